@@ -315,3 +315,17 @@ func (s sourceFetcher) fetch(ctx context.Context, _ *Token) (*Token, error) {
 	}
 	return tok, nil
 }
+
+// prime fetches the first token under the caller's own context (New's
+// sign-in, which may be interactive), bypassing the detached shared fetch.
+func (c *tokenCache) prime(ctx context.Context) error {
+	tok, err := c.f.fetch(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if tok == nil || tok.Value == "" {
+		return errors.New("anaplan: token source returned an empty token")
+	}
+	c.cur.Store(c.newEntry(tok, c.now()))
+	return nil
+}

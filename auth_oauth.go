@@ -1,0 +1,416 @@
+package anaplan
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// InitiateOAuth says how far the SDK may go to obtain OAuth tokens.
+type InitiateOAuth string
+
+// The InitiateOAuth modes, as the connector names them.
+const (
+	InitiateOff           InitiateOAuth = "OFF"           // use the tokens given; never refresh, never prompt
+	InitiateRefresh       InitiateOAuth = "REFRESH"       // refresh and persist; never prompt
+	InitiateGetAndRefresh InitiateOAuth = "GETANDREFRESH" // as REFRESH, and sign the person in when no usable token exists
+)
+
+// DefaultScopes are requested when OAuthConfig.Scopes is empty.
+var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// OAuthConfig configures OAuth 2.0 sign-in. String, GoString and LogValue
+// redact ClientSecret, AccessToken, RefreshToken and Verifier.
+type OAuthConfig struct {
+	ClientID     string
+	ClientSecret string   // empty: a device-grant client
+	CallbackURL  string   // registered redirect URI of an authorization-code client
+	Scopes       []string // default: openid profile email offline_access
+	Initiate     InitiateOAuth
+
+	AccessToken  string    // OAuthAccessToken
+	RefreshToken string    // OAuthRefreshToken
+	Expiry       time.Time // of AccessToken (from OAuthExpiresIn + OAuthTokenTimestamp)
+	Verifier     string    // OAuthVerifier: an authorization code (or the whole redirected URL) to exchange
+
+	// How GETANDREFRESH reaches the person signing in; nil means the system browser and the terminal.
+	OpenURL        func(ctx context.Context, url string) error                   // shows the authorization URL
+	ShowDeviceCode func(ctx context.Context, d *oauth2.DeviceAuthResponse) error // device grant: shows user code and URL
+}
+
+// String implements fmt.Stringer without revealing secrets.
+func (c OAuthConfig) String() string {
+	return fmt.Sprintf("OAuthConfig{ClientID:%s ClientSecret:%s CallbackURL:%s Scopes:%v Initiate:%s AccessToken:%s RefreshToken:%s Expiry:%s Verifier:%s}",
+		c.ClientID, redact(c.ClientSecret), c.CallbackURL, c.Scopes, c.Initiate, redact(c.AccessToken), redact(c.RefreshToken), fmtTime(c.Expiry), redact(c.Verifier))
+}
+
+// GoString implements fmt.GoStringer without revealing secrets.
+func (c OAuthConfig) GoString() string { return "anaplan." + c.String() }
+
+// LogValue implements slog.LogValuer without revealing secrets.
+func (c OAuthConfig) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("client_id", c.ClientID),
+		slog.String("client_secret", redact(c.ClientSecret)),
+		slog.String("callback_url", c.CallbackURL),
+		slog.Any("scopes", c.Scopes),
+		slog.String("initiate", string(c.Initiate)),
+		slog.String("access_token", redact(c.AccessToken)),
+		slog.String("refresh_token", redact(c.RefreshToken)),
+		slog.Time("expiry", c.Expiry),
+		slog.String("verifier", redact(c.Verifier)),
+	)
+}
+
+// OAuth2Config returns the *oauth2.Config of cfg at the endpoints e, for web
+// applications that run the authorization-code flow in their own handlers:
+// AuthCodeURL for the sign-in link, Exchange for the code, and then New with
+// WithOAuth and the exchanged tokens. Client credentials go in the request
+// body, as Anaplan expects.
+func OAuth2Config(cfg OAuthConfig, e Endpoints) *oauth2.Config {
+	ep := e.OAuth
+	if ep.AuthStyle == oauth2.AuthStyleAutoDetect {
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
+	scopes := cfg.Scopes
+	if len(scopes) == 0 {
+		scopes = DefaultScopes
+	}
+	return &oauth2.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Endpoint:     ep,
+		RedirectURL:  cfg.CallbackURL,
+		Scopes:       append([]string(nil), scopes...),
+	}
+}
+
+// WithOAuth signs in with OAuth 2.0. What happens when no usable token is at
+// hand depends on cfg.Initiate; tokens persist in the SettingsStore (see
+// WithSettingsStore) with InitiateRefresh and InitiateGetAndRefresh.
+func WithOAuth(cfg OAuthConfig) Option {
+	return func(c *config) { c.scheme = oauthScheme{cfg: cfg} }
+}
+
+type oauthScheme struct{ cfg OAuthConfig }
+
+func (oauthScheme) name() string { return "OAuth" }
+
+func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
+	cfg := s.cfg
+	if cfg.Initiate == "" {
+		cfg.Initiate = InitiateOff
+	}
+	switch InitiateOAuth(strings.ToUpper(string(cfg.Initiate))) {
+	case InitiateOff, InitiateRefresh, InitiateGetAndRefresh:
+		cfg.Initiate = InitiateOAuth(strings.ToUpper(string(cfg.Initiate)))
+	default:
+		return nil, errors.New("anaplan: OAuthConfig.Initiate must be OFF, REFRESH or GETANDREFRESH")
+	}
+	if cfg.ClientID == "" && (cfg.Initiate != InitiateOff || cfg.Verifier != "") {
+		return nil, errors.New("anaplan: OAuth needs the client ID (OAuthClientId) to refresh or sign in")
+	}
+	if cfg.Initiate == InitiateOff && cfg.AccessToken == "" && cfg.Verifier == "" {
+		return nil, fmt.Errorf("%w: InitiateOAuth=OFF uses the tokens it is given, and none was given: set OAuthAccessToken, or use InitiateOAuth=REFRESH or GETANDREFRESH", ErrInteractionRequired)
+	}
+	if cfg.CallbackURL != "" {
+		if _, err := url.Parse(cfg.CallbackURL); err != nil {
+			return nil, errors.New("anaplan: OAuth CallbackURL is not a valid URL")
+		}
+	}
+	store := env.store
+	if store == nil && cfg.Initiate != InitiateOff {
+		var err error
+		if store, err = defaultSettingsStore(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &oauthFetcher{
+		cfg:    cfg,
+		oc:     OAuth2Config(cfg, env.endpoints),
+		hc:     env.hc,
+		store:  store,
+		logger: env.logger,
+		now:    env.now,
+		prompt: env.cfg.prompt,
+	}, nil
+}
+
+// oauthFetcher obtains, refreshes and persists OAuth tokens. The cache calls
+// fetch one at a time; mu also guards against close running alongside.
+type oauthFetcher struct {
+	cfg    OAuthConfig
+	oc     *oauth2.Config
+	hc     *http.Client
+	store  SettingsStore // nil with InitiateOff
+	logger *slog.Logger
+	now    func() time.Time
+
+	// prompt reads the redirected URL on the terminal (tests replace it).
+	prompt func(ctx context.Context, msg string) (string, error)
+
+	mu          sync.Mutex
+	st          Settings // what this client holds
+	issued      string   // the access token last handed out
+	verifierSet bool     // cfg.Verifier was exchanged (or superseded)
+	unsaved     error    // a save that failed; retried on later calls, returned by close
+}
+
+func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cfg.Initiate == InitiateOff {
+		return f.fetchOff(ctx)
+	}
+	unlock, err := f.lockStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	if f.unsaved != nil {
+		f.retrySave(ctx)
+	}
+	if f.unsaved == nil { // the store holds what we hold, or newer
+		if err := f.adoptStored(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if f.st.AccessToken == "" && f.st.RefreshToken == "" && f.cfg.AccessToken+f.cfg.RefreshToken != "" && f.issued == "" {
+		// First use: the tokens given in the configuration.
+		f.st = Settings{AccessToken: f.cfg.AccessToken, RefreshToken: f.cfg.RefreshToken, TokenType: "Bearer", Expiry: f.cfg.Expiry, ClientID: f.cfg.ClientID}
+	}
+	// A token this client has not handed out yet, and still in date: another
+	// process (or an earlier run) refreshed it. Use it as it is.
+	if f.st.AccessToken != "" && f.st.AccessToken != f.issued && f.inDate(f.st.Expiry) {
+		return f.hand(), nil
+	}
+	if f.cfg.Verifier != "" && !f.verifierSet && f.st.RefreshToken == "" {
+		if err := f.exchangeVerifier(ctx); err != nil {
+			return nil, err
+		}
+		return f.persistAndHand(ctx), nil
+	}
+	if f.st.RefreshToken != "" {
+		err := f.refresh(ctx)
+		if err == nil {
+			return f.persistAndHand(ctx), nil
+		}
+		if !errors.Is(err, ErrUnauthorized) || f.cfg.Initiate != InitiateGetAndRefresh {
+			return nil, err
+		}
+		f.logger.LogAttrs(ctx, slog.LevelInfo, "anaplan: the OAuth refresh token was refused; signing in again", slog.String("error", err.Error()))
+	}
+	if f.cfg.Initiate != InitiateGetAndRefresh {
+		return nil, fmt.Errorf("%w: no usable OAuth token or refresh token, and InitiateOAuth=%s never prompts: sign in once with InitiateOAuth=GETANDREFRESH (for example `anaplan login`) to create the settings, or pass OAuthVerifier", ErrInteractionRequired, f.cfg.Initiate)
+	}
+	if err := f.signIn(ctx); err != nil {
+		return nil, err
+	}
+	return f.persistAndHand(ctx), nil
+}
+
+// fetchOff serves the access token given; it never refreshes.
+func (f *oauthFetcher) fetchOff(ctx context.Context) (*Token, error) {
+	if f.cfg.Verifier != "" && !f.verifierSet {
+		if err := f.exchangeVerifier(ctx); err != nil {
+			return nil, err
+		}
+		return f.hand(), nil
+	}
+	if f.st.AccessToken == "" && f.issued == "" {
+		f.st = Settings{AccessToken: f.cfg.AccessToken, TokenType: "Bearer", Expiry: f.cfg.Expiry, ClientID: f.cfg.ClientID}
+	}
+	if f.st.AccessToken != "" && f.st.AccessToken != f.issued && f.inDate(f.st.Expiry) {
+		return f.hand(), nil
+	}
+	return nil, fmt.Errorf("%w: the OAuth access token has expired or was rejected, and InitiateOAuth=OFF never refreshes: supply a new OAuthAccessToken, or use InitiateOAuth=REFRESH with OAuthRefreshToken", ErrInteractionRequired)
+}
+
+func (f *oauthFetcher) inDate(expiry time.Time) bool {
+	return expiry.IsZero() || f.now().Add(maxExpirySkew).Before(expiry)
+}
+
+func (f *oauthFetcher) hand() *Token {
+	f.issued = f.st.AccessToken
+	return &Token{Value: f.st.AccessToken, Type: TokenTypeAnaplan, Expiry: f.st.Expiry}
+}
+
+func (f *oauthFetcher) lockStore(ctx context.Context) (func(), error) {
+	l, ok := f.store.(Locker)
+	if !ok {
+		return func() {}, nil
+	}
+	unlock, err := l.Lock(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("anaplan: locking the OAuth settings: %w", err)
+	}
+	return unlock, nil
+}
+
+// adoptStored re-reads the store: what another process saved is newer than
+// what this client holds.
+func (f *oauthFetcher) adoptStored(ctx context.Context) error {
+	s, err := f.store.Load(ctx)
+	switch {
+	case errors.Is(err, ErrNoSettings):
+		return nil
+	case err != nil:
+		return fmt.Errorf("anaplan: reading the OAuth settings: %w", err)
+	case s.ClientID != "" && f.cfg.ClientID != "" && s.ClientID != f.cfg.ClientID:
+		f.logger.LogAttrs(ctx, slog.LevelWarn, "anaplan: the stored OAuth settings belong to another client; not using them",
+			slog.String("stored_client_id", s.ClientID), slog.String("client_id", f.cfg.ClientID))
+		return nil
+	}
+	if s.AccessToken != "" || s.RefreshToken != "" {
+		f.st = *s
+		f.verifierSet = true // a stored grant supersedes a verifier (codes are single-use)
+	}
+	return nil
+}
+
+// persistAndHand saves what this client now holds before handing out the new
+// access token: a rotated refresh token is never relied on before it is
+// persisted. A failed save keeps the tokens in memory and is retried later.
+func (f *oauthFetcher) persistAndHand(ctx context.Context) *Token {
+	if f.store != nil {
+		f.unsaved = nil
+		f.retrySave(ctx)
+	}
+	return f.hand()
+}
+
+func (f *oauthFetcher) retrySave(ctx context.Context) {
+	s := f.st
+	if err := f.store.Save(ctx, &s); err != nil {
+		f.unsaved = fmt.Errorf("anaplan: saving the OAuth settings failed; the tokens are kept in memory and the save is retried: %w", err)
+		f.logger.LogAttrs(ctx, slog.LevelError, "anaplan: saving the OAuth settings failed", slog.String("error", err.Error()))
+		return
+	}
+	f.unsaved = nil
+}
+
+func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, f.hc)
+}
+
+func (f *oauthFetcher) refresh(ctx context.Context) error {
+	old := &oauth2.Token{RefreshToken: f.st.RefreshToken, Expiry: time.Unix(1, 0)}
+	t, err := f.oc.TokenSource(f.ctx(ctx), old).Token()
+	if err != nil {
+		return oauthError("refreshing the OAuth token", err)
+	}
+	f.take(t)
+	return nil
+}
+
+func (f *oauthFetcher) exchangeVerifier(ctx context.Context) error {
+	code, _, err := parseVerifier(f.cfg.Verifier)
+	if err != nil {
+		return err
+	}
+	t, err := f.oc.Exchange(f.ctx(ctx), code)
+	if err != nil {
+		return oauthError("exchanging OAuthVerifier for tokens (codes are single-use and expire within minutes: get a new one if it was used)", err)
+	}
+	f.verifierSet = true
+	f.take(t)
+	return nil
+}
+
+// take records a token answer. A non-rotating server sends no new refresh
+// token: keep the one we have (the oauth2 package already does).
+func (f *oauthFetcher) take(t *oauth2.Token) {
+	rt := t.RefreshToken
+	if rt == "" {
+		rt = f.st.RefreshToken
+	}
+	f.st = Settings{AccessToken: t.AccessToken, RefreshToken: rt, TokenType: t.TokenType, Expiry: t.Expiry, ClientID: f.cfg.ClientID}
+}
+
+func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.store == nil || f.unsaved == nil {
+		return nil // the store already holds what this client holds
+	}
+	unlock, err := f.lockStore(ctx)
+	if err != nil {
+		return errors.Join(f.unsaved, err)
+	}
+	defer unlock()
+	f.retrySave(ctx)
+	return f.unsaved
+}
+
+// oauthError turns an oauth2 error into an *APIError without the response
+// body (which we do not control) or anything secret.
+func oauthError(what string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		ae := &APIError{Code: re.ErrorCode, Message: truncate(re.ErrorDescription, 300), Method: http.MethodPost}
+		if re.Response != nil {
+			ae.StatusCode = re.Response.StatusCode
+			if re.Response.Request != nil {
+				ae.URL = redactURL(re.Response.Request.URL.String())
+			}
+			if ae.Message == "" {
+				ae.Message = http.StatusText(re.Response.StatusCode)
+			}
+		}
+		if ae.Code == "invalid_grant" {
+			ae.Hint = "the code or refresh token is expired, used or revoked"
+		}
+		return fmt.Errorf("anaplan: %s: %w", what, ae)
+	}
+	return fmt.Errorf("anaplan: %s: %s", what, scrubURLError(err))
+}
+
+// parseVerifier takes an authorization code, or the whole URL the browser
+// was redirected to, and returns the code and state.
+func parseVerifier(v string) (code, state string, err error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", "", errors.New("anaplan: OAuthVerifier is empty: paste the code, or the whole URL the browser was sent to")
+	}
+	if !strings.ContainsAny(v, "?=&/") {
+		return v, "", nil // a bare code
+	}
+	raw := v
+	if i := strings.IndexByte(v, '?'); i >= 0 {
+		raw = v[i+1:]
+	}
+	if i := strings.IndexByte(raw, '#'); i >= 0 {
+		raw = raw[:i]
+	}
+	q, perr := url.ParseQuery(raw)
+	if perr != nil {
+		return "", "", errors.New("anaplan: OAuthVerifier is neither a code nor a redirected URL with a code= parameter")
+	}
+	if e := q.Get("error"); e != "" {
+		ae := &APIError{Code: e, Message: truncate(q.Get("error_description"), 300)}
+		return "", "", fmt.Errorf("anaplan: the sign-in was refused: %w", ae)
+	}
+	code = q.Get("code")
+	if code == "" {
+		return "", "", errors.New("anaplan: the redirected URL has no code= parameter: paste the whole URL the browser was sent to after signing in")
+	}
+	return code, q.Get("state"), nil
+}
+
+// randomString returns n random bytes as unpadded base64url.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

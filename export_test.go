@@ -1,0 +1,31 @@
+package anaplan
+
+import (
+	"context"
+	"time"
+)
+
+// Test-only options for the external tests.
+
+// WithClockForTest injects a clock.
+func WithClockForTest(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithFastRetriesForTest shortens the transport's backoff.
+func WithFastRetriesForTest() Option {
+	return func(c *config) {
+		c.retry.initial, c.retry.max = time.Millisecond, 5*time.Millisecond
+	}
+}
+
+// WithSleepForTest records the transport's waits instead of sleeping.
+func WithSleepForTest(f func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *config) { c.sleep = f }
+}
+
+// WithCertFormatForTest selects the v1 or v2 signed request.
+func WithCertFormatForTest(f string) Option { return func(c *config) { c.certFormat = f } }
+
+// WithPromptForTest answers the terminal prompt of the paste flow.
+func WithPromptForTest(p func(ctx context.Context, msg string) (string, error)) Option {
+	return func(c *config) { c.prompt = p }
+}

@@ -1,0 +1,194 @@
+package anaplan
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Option configures a Client. Options apply in order: a later option
+// overrides an earlier one, and a later scheme-choosing option (WithBasic,
+// WithCertificate, WithOAuth, WithTokenSource, or AuthScheme in a connection
+// string) replaces the scheme an earlier one chose.
+type Option func(*config)
+
+// config is what the options assemble; New turns it into a Client.
+type config struct {
+	scheme     scheme // nil until an option chooses one
+	region     Region
+	endpoints  Endpoints // explicit overrides; empty fields come from the region
+	hc         *http.Client
+	logger     *slog.Logger
+	ua         string
+	store      SettingsStore
+	timeout    time.Duration
+	timeoutSet bool
+	errs       []error
+
+	// Internal knobs for tests.
+	now        func() time.Time
+	retry      retryPolicy
+	sleep      func(ctx context.Context, d time.Duration) error
+	certFormat string
+	prompt     func(ctx context.Context, msg string) (string, error)
+}
+
+// scheme builds the fetcher of one authentication scheme once the rest of the
+// configuration is known.
+type scheme interface {
+	name() string
+	build(env *buildEnv) (fetcher, error)
+}
+
+// buildEnv is what a scheme may use to build its fetcher.
+type buildEnv struct {
+	hc        *http.Client // retrying, adds no token
+	endpoints Endpoints
+	logger    *slog.Logger
+	now       func() time.Time
+	store     SettingsStore
+	cfg       *config
+}
+
+func (c *config) fail(err error) { c.errs = append(c.errs, err) }
+
+// WithBasic signs in with an Anaplan user name and password. A single sign-on
+// user must be an Exception User to do so.
+func WithBasic(user, password string) Option {
+	return func(c *config) { c.scheme = basicScheme{user: user, password: password} }
+}
+
+type basicScheme struct{ user, password string }
+
+func (basicScheme) name() string { return "Basic" }
+
+func (s basicScheme) build(env *buildEnv) (fetcher, error) {
+	switch {
+	case s.user == "":
+		return nil, errors.New("anaplan: Basic authentication needs a user name (WithBasic user, or User in the connection string)")
+	case s.password == "":
+		return nil, errors.New("anaplan: Basic authentication needs a password (WithBasic password, or Password in the connection string)")
+	}
+	a := newBasicService(s.user, s.password)
+	a.setup(env)
+	return a, nil
+}
+
+// WithCertificate signs in with a CA-issued certificate registered with the
+// tenant and its RSA private key. The key may be any crypto.Signer with an
+// RSA public key: a key from a file (LoadPEM, LoadPKCS12), an HSM or a KMS.
+func WithCertificate(cert *x509.Certificate, key crypto.Signer) Option {
+	return func(c *config) { c.scheme = certScheme{cert: cert, key: key} }
+}
+
+type certScheme struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+func (certScheme) name() string { return "Certificate" }
+
+func (s certScheme) build(env *buildEnv) (fetcher, error) {
+	if s.cert == nil || s.key == nil {
+		return nil, errors.New("anaplan: Certificate authentication needs a certificate and its private key (see LoadPEM and LoadPKCS12)")
+	}
+	if err := checkCertificateKey(s.cert, s.key, env.now()); err != nil {
+		return nil, err
+	}
+	format := env.cfg.certFormat
+	if format == "" {
+		format = "v2"
+	}
+	a := newCertificateService(s.cert, s.key, format)
+	a.setup(env)
+	return a, nil
+}
+
+func (a *authService) setup(env *buildEnv) {
+	a.hc, a.base, a.now, a.logger = env.hc, trimSlash(env.endpoints.Auth), env.now, env.logger
+}
+
+// WithTokenSource uses tokens from ts (tests, external token brokers). They
+// sit behind the same cache as every other scheme: ts is called when there is
+// no token, when the token nears its Expiry, and when the server rejected it.
+func WithTokenSource(ts TokenSource) Option {
+	return func(c *config) { c.scheme = sourceScheme{ts: ts} }
+}
+
+type sourceScheme struct{ ts TokenSource }
+
+func (sourceScheme) name() string { return "TokenSource" }
+
+func (s sourceScheme) build(*buildEnv) (fetcher, error) {
+	if s.ts == nil {
+		return nil, errors.New("anaplan: WithTokenSource was given a nil TokenSource")
+	}
+	return sourceFetcher{ts: s.ts}, nil
+}
+
+// WithSettingsStore sets where OAuth tokens persist (default with
+// InitiateOAuth REFRESH or GETANDREFRESH: a FileStore under os.UserConfigDir).
+func WithSettingsStore(s SettingsStore) Option {
+	return func(c *config) { c.store = s }
+}
+
+// WithRegion selects the Anaplan data centre (default US1). It replaces
+// endpoints set by an earlier WithEndpoints.
+func WithRegion(r Region) Option {
+	return func(c *config) {
+		p, err := ParseRegion(string(r))
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.region, c.endpoints = p, Endpoints{}
+	}
+}
+
+// WithEndpoints sets the hosts explicitly (private deployments, tests). Empty
+// fields keep the region's. Plain http:// is accepted only for loopback hosts.
+func WithEndpoints(e Endpoints) Option {
+	return func(c *config) { c.endpoints = e }
+}
+
+// WithHTTPClient sets the HTTP client whose Transport is the base of every
+// request (nil Transport: http.DefaultTransport) and whose Timeout is kept.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) { c.hc = hc }
+}
+
+// WithLogger logs each request at debug level (method, host, path, status,
+// duration, attempt) and refresh problems at warn level. Header values and
+// secrets are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithUserAgent sets the User-Agent of requests that do not set their own.
+func WithUserAgent(ua string) Option {
+	return func(c *config) { c.ua = ua }
+}
+
+// WithTimeout bounds each HTTP request (0: no bound). It overrides the
+// Timeout of a client given by WithHTTPClient.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.fail(fmt.Errorf("anaplan: WithTimeout: %v is negative", d))
+			return
+		}
+		c.timeout, c.timeoutSet = d, true
+	}
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}

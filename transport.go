@@ -1,0 +1,366 @@
+package anaplan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// retryPolicy bounds the transport's retries.
+type retryPolicy struct {
+	maxAttempts int           // including the first
+	initial     time.Duration // first backoff interval
+	max         time.Duration // cap on one backoff interval
+	maxWait     time.Duration // longest Retry-After honoured; longer answers are returned as they are
+}
+
+var defaultRetryPolicy = retryPolicy{maxAttempts: 4, initial: 250 * time.Millisecond, max: 8 * time.Second, maxWait: 2 * time.Minute}
+
+// transport sends requests to Anaplan with retries, a User-Agent and debug
+// logging. It adds no credentials: authTransport does that above it, and the
+// sign-in calls set their own Authorization header.
+type transport struct {
+	base   http.RoundTripper
+	logger *slog.Logger
+	policy retryPolicy
+	ua     string
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
+}
+
+type ctxKey int
+
+const retrySafeKey ctxKey = 0
+
+// withRetrySafe marks a request as safe to repeat whatever its method (the
+// sign-in calls: authenticating twice only makes a second token).
+func withRetrySafe(ctx context.Context) context.Context {
+	return context.WithValue(ctx, retrySafeKey, true)
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if req.Header.Get("User-Agent") == "" {
+		req = cloneWithHeader(req, "User-Agent", t.ua)
+	}
+	var b *backoff.ExponentialBackOff
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		resp, err := t.base.RoundTrip(req)
+		t.log(ctx, req, resp, err, attempt, time.Since(start))
+		if attempt >= t.policy.maxAttempts || !t.retryable(req, resp, err) {
+			return resp, err
+		}
+		if b == nil {
+			b = backoff.NewExponentialBackOff(
+				backoff.WithInitialInterval(t.policy.initial),
+				backoff.WithMaxInterval(t.policy.max),
+				backoff.WithMaxElapsedTime(0),
+			)
+		}
+		wait := b.NextBackOff()
+		if resp != nil {
+			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), t.now()); ok {
+				if ra > t.policy.maxWait {
+					return resp, nil // the server asks for longer than we wait: let the caller see it
+				}
+				wait = ra
+			}
+			drain(resp.Body)
+		}
+		if err := t.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		next, err := rewind(req)
+		if err != nil {
+			return nil, err
+		}
+		req = next
+	}
+}
+
+// retryable: network errors and 502/503/504 for requests that are safe to
+// repeat; 429 for any request whose body can be sent again (the server did
+// not act on it).
+func (t *transport) retryable(req *http.Request, resp *http.Response, err error) bool {
+	if req.Context().Err() != nil {
+		return false
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	if err != nil {
+		return idempotent(req) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return idempotent(req)
+	}
+	return false
+}
+
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	if safe, _ := req.Context().Value(retrySafeKey).(bool); safe {
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	return ok
+}
+
+func (t *transport) log(ctx context.Context, req *http.Request, resp *http.Response, err error, attempt int, d time.Duration) {
+	if !t.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", req.Method),
+		slog.String("host", req.URL.Host),
+		slog.String("path", req.URL.Path),
+		slog.Int("attempt", attempt),
+		slog.Duration("duration", d),
+	}
+	if resp != nil {
+		attrs = append(attrs, slog.Int("status", resp.StatusCode))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", scrubURLError(err)))
+	}
+	t.logger.LogAttrs(ctx, slog.LevelDebug, "anaplan: http request", attrs...)
+}
+
+// scrubURLError renders a transport error without the request URL's query.
+func scrubURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + " " + redactURL(ue.URL) + ": " + ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// retryAfter parses Retry-After as seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rewind returns a copy of req with a fresh body for another attempt.
+func rewind(req *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Body = body
+	return r, nil
+}
+
+func cloneWithHeader(req *http.Request, k, v string) *http.Request {
+	r := new(http.Request)
+	*r = *req
+	r.Header = req.Header.Clone()
+	if r.Header == nil {
+		r.Header = make(http.Header, 1)
+	}
+	r.Header.Set(k, v)
+	return r
+}
+
+func drain(rc io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, rc, 64<<10)
+	_ = rc.Close()
+}
+
+// authTransport adds the token to requests for the client's own hosts, and
+// retries once with a new token when the server rejects the one it sent.
+type authTransport struct {
+	next  http.RoundTripper
+	cache *tokenCache
+	hosts [2]origin // Auth and API
+}
+
+// origin is a scheme and host, with the host held with and without its
+// default port so that matching needs no allocation.
+type origin struct {
+	scheme, host, hostPort string
+}
+
+func newOrigin(raw string) origin {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return origin{}
+	}
+	o := origin{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host), hostPort: strings.ToLower(u.Host)}
+	def := map[string]string{"https": "443", "http": "80"}[o.scheme]
+	if u.Port() == "" {
+		o.hostPort = o.host + ":" + def
+	} else if u.Port() == def {
+		o.host = strings.ToLower(u.Hostname())
+		if strings.Contains(o.host, ":") {
+			o.host = "[" + o.host + "]"
+		}
+	}
+	return o
+}
+
+func (o origin) match(u *url.URL) bool {
+	return o.scheme != "" && strings.EqualFold(u.Scheme, o.scheme) &&
+		(strings.EqualFold(u.Host, o.host) || strings.EqualFold(u.Host, o.hostPort))
+}
+
+func (t *authTransport) own(u *url.URL) bool {
+	return t.hosts[0].match(u) || t.hosts[1].match(u)
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.own(req.URL) || req.Header.Get("Authorization") != "" {
+		return t.next.RoundTrip(req)
+	}
+	e, err := t.cache.entry(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := t.next.RoundTrip(cloneWithHeader(req, "Authorization", e.header))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	// The server rejected the token: drop it (once, however many requests
+	// saw it) and try once more with a new one, if the body can be resent.
+	t.cache.invalidate(e.tok)
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil
+	}
+	ne, err := t.cache.entry(req.Context())
+	if err != nil || ne.tok == e.tok {
+		return resp, nil
+	}
+	drain(resp.Body)
+	r, err := rewind(req)
+	if err != nil {
+		return nil, err
+	}
+	return t.next.RoundTrip(cloneWithHeader(r, "Authorization", ne.header))
+}
+
+// CheckResponse returns nil for a 2xx response. Otherwise it reads the body
+// (at most 64 KiB), closes it, and returns an *APIError decoded from any of
+// Anaplan's error shapes: the authentication service's
+// {"status":"FAILURE_…","statusMessage":…}, the Integration API's
+// {"status":{"code":…,"message":…}} and OAuth's {"error","error_description"}.
+func CheckResponse(resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return decodeError(resp, body)
+}
+
+func decodeError(resp *http.Response, body []byte) *APIError {
+	e := &APIError{StatusCode: resp.StatusCode}
+	if resp.Request != nil {
+		e.Method = resp.Request.Method
+		e.URL = redactURL(resp.Request.URL.String())
+	}
+	var v struct {
+		Status        json.RawMessage `json:"status"`
+		StatusMessage string          `json:"statusMessage"`
+		Error         string          `json:"error"`
+		Description   string          `json:"error_description"`
+		Message       string          `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		var s string
+		var st struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		}
+		switch {
+		case v.Error != "":
+			e.Code, e.Message = v.Error, v.Description
+		case json.Unmarshal(v.Status, &s) == nil:
+			e.Code, e.Message = s, v.StatusMessage
+		case json.Unmarshal(v.Status, &st) == nil:
+			e.Message = st.Message
+		}
+		if e.Message == "" {
+			e.Message = v.Message
+		}
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	e.Message = truncate(strings.TrimSpace(e.Message), 300)
+	return e
+}
+
+// redactURL drops the query, fragment and user information of a URL: they
+// may carry codes, tokens or passwords.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// readJSON decodes a successful response body, or returns CheckResponse's error.
+func readJSON(resp *http.Response, v any) error {
+	if err := CheckResponse(resp); err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(body), v); err != nil {
+		return errors.New("anaplan: the server's answer is not the JSON expected: " + err.Error())
+	}
+	return nil
+}
