@@ -1,0 +1,34 @@
+// Package anaplantest runs a fake Anaplan on a loopback TLS server, for tests
+// that must not touch the network.
+//
+// One Server plays every Anaplan host at once: the authentication service
+// (Basic and CA-certificate sign-in, token refresh, validate and logout), the
+// OAuth service (authorization code with PKCE, refresh with optional
+// rotation, device grant) and the Integration API (/2/0). It follows Anaplan's
+// wire format as described in the SDK's notes, verifies certificate
+// signatures for real, and keeps its own clock, so that expiry is tested by
+// moving the clock rather than by sleeping.
+//
+// A typical test:
+//
+//	func TestWhoAmI(t *testing.T) {
+//		srv := anaplantest.New(t) // closed when the test ends
+//		srv.AddUser("ada@example.com", "secret")
+//
+//		c, err := anaplan.New(ctx,
+//			anaplan.WithEndpoints(srv.Endpoints()),
+//			anaplan.WithHTTPClient(srv.Client()),
+//			anaplan.WithBasic("ada@example.com", "secret"))
+//		...
+//		srv.Advance(36 * time.Minute) // every token issued so far has expired
+//		srv.FailNext(1, anaplantest.Fault{Status: 429, RetryAfter: "1"})
+//		...
+//		if n := srv.Calls("POST /token/authenticate"); n != 1 { ... }
+//	}
+//
+// The clock starts at the real time when the server is created and then stands
+// still: only SetNow and Advance move it. Every expiry, certificate validity
+// and nonce timestamp check uses it.
+//
+// Every method is safe for concurrent use.
+package anaplantest
