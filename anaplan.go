@@ -88,7 +88,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.timeoutSet {
 		timeout = cfg.timeout
 	}
-	tr := &transport{base: base, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, now: cfg.now, sleep: cfg.sleep}
+	tr := &transport{base: base, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
 	env := &buildEnv{
 		hc:        &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect},
 		endpoints: ep,
@@ -102,7 +102,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	cache := newTokenCache(f, cfg.now, cfg.logger)
-	at := &authTransport{next: tr, cache: cache, hosts: [2]origin{newOrigin(ep.Auth), newOrigin(ep.API)}}
+	at := &authTransport{next: tr, uaValue: tr.uaValue, cache: cache, hosts: [2]origin{newOrigin(ep.Auth), newOrigin(ep.API)}}
 	c := &Client{
 		cache:     cache,
 		hc:        &http.Client{Transport: at, Timeout: timeout, CheckRedirect: checkRedirect},

@@ -128,7 +128,7 @@ func (s sourceScheme) build(*buildEnv) (fetcher, error) {
 	if s.ts == nil {
 		return nil, errors.New("anaplan: WithTokenSource was given a nil TokenSource")
 	}
-	return sourceFetcher{ts: s.ts}, nil
+	return sourceFetcher(s), nil
 }
 
 // WithSettingsStore sets where OAuth tokens persist (default with

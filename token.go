@@ -104,7 +104,7 @@ const (
 // entry is one immutable snapshot of the cache.
 type entry struct {
 	tok       *Token
-	header    string    // "AnaplanAuthToken <value>", built once
+	authValue []string  // {"AnaplanAuthToken <value>"}, built once, shared by every request
 	refreshAt time.Time // from then on, refresh in the background (zero: never)
 	expiry    time.Time // from then on, the token is not served (zero: never)
 	bg        atomic.Bool
@@ -231,7 +231,7 @@ func (c *tokenCache) fetchShared(ctx context.Context, seen *entry) (*entry, erro
 }
 
 func (c *tokenCache) newEntry(tok *Token, now time.Time) *entry {
-	e := &entry{tok: tok, header: TokenTypeAnaplan + " " + tok.Value}
+	e := &entry{tok: tok, authValue: []string{TokenTypeAnaplan + " " + tok.Value}}
 	if tok.Expiry.IsZero() {
 		return e
 	}
@@ -263,7 +263,7 @@ func (c *tokenCache) refreshInBackground(e *entry) {
 			slog.Time("expiry", e.tok.Expiry), slog.String("error", r.Err.Error()))
 		// Try again after a fraction of what remains, never on every call.
 		wait := max(refreshRetryMin, e.expiry.Sub(now)/4)
-		retry := &entry{tok: e.tok, header: e.header, expiry: e.expiry, refreshAt: now.Add(wait)}
+		retry := &entry{tok: e.tok, authValue: e.authValue, expiry: e.expiry, refreshAt: now.Add(wait)}
 		c.cur.CompareAndSwap(e, retry)
 	}()
 }
@@ -276,14 +276,6 @@ func (c *tokenCache) invalidate(tok *Token) bool {
 		return false
 	}
 	return c.cur.CompareAndSwap(e, nil)
-}
-
-// current returns the cached token without fetching (nil when none).
-func (c *tokenCache) current() *Token {
-	if e := c.cur.Load(); e != nil {
-		return e.tok
-	}
-	return nil
 }
 
 // close stops the cache: waits for background refreshes, then lets the

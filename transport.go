@@ -1,7 +1,6 @@
 package anaplan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,12 +29,13 @@ var defaultRetryPolicy = retryPolicy{maxAttempts: 4, initial: 250 * time.Millise
 // logging. It adds no credentials: authTransport does that above it, and the
 // sign-in calls set their own Authorization header.
 type transport struct {
-	base   http.RoundTripper
-	logger *slog.Logger
-	policy retryPolicy
-	ua     string
-	now    func() time.Time
-	sleep  func(ctx context.Context, d time.Duration) error
+	base    http.RoundTripper
+	logger  *slog.Logger
+	policy  retryPolicy
+	ua      string
+	uaValue []string // {ua}, shared by every request that sets no User-Agent
+	now     func() time.Time
+	sleep   func(ctx context.Context, d time.Duration) error
 }
 
 type ctxKey int
@@ -50,14 +50,20 @@ func withRetrySafe(ctx context.Context) context.Context {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if req.Header.Get("User-Agent") == "" {
-		req = cloneWithHeader(req, "User-Agent", t.ua)
+	if _, ok := req.Header["User-Agent"]; !ok {
+		req = withHeaders(req, t.uaValue, nil)
 	}
 	var b *backoff.ExponentialBackOff
+	logging := t.logger.Enabled(ctx, slog.LevelDebug)
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
+		var start time.Time
+		if logging {
+			start = time.Now()
+		}
 		resp, err := t.base.RoundTrip(req)
-		t.log(ctx, req, resp, err, attempt, time.Since(start))
+		if logging {
+			t.log(ctx, req, resp, err, attempt, time.Since(start))
+		}
 		if attempt >= t.policy.maxAttempts || !t.retryable(req, resp, err) {
 			return resp, err
 		}
@@ -124,9 +130,6 @@ func idempotent(req *http.Request) bool {
 }
 
 func (t *transport) log(ctx context.Context, req *http.Request, resp *http.Response, err error, attempt int, d time.Duration) {
-	if !t.logger.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
 	attrs := []slog.Attr{
 		slog.String("method", req.Method),
 		slog.String("host", req.URL.Host),
@@ -197,14 +200,24 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return r, nil
 }
 
-func cloneWithHeader(req *http.Request, k, v string) *http.Request {
+// withHeaders returns a shallow copy of req with User-Agent (when ua is
+// non-nil) and Authorization (when auth is non-nil) set, leaving req as it
+// is. The value slices are shared and never modified: a later Add on the
+// copy appends to a full slice, which reallocates.
+func withHeaders(req *http.Request, ua, auth []string) *http.Request {
 	r := new(http.Request)
 	*r = *req
-	r.Header = req.Header.Clone()
-	if r.Header == nil {
-		r.Header = make(http.Header, 1)
+	h := make(http.Header, len(req.Header)+2)
+	for k, v := range req.Header {
+		h[k] = v
 	}
-	r.Header.Set(k, v)
+	if ua != nil {
+		h["User-Agent"] = ua
+	}
+	if auth != nil {
+		h["Authorization"] = auth
+	}
+	r.Header = h
 	return r
 }
 
@@ -216,9 +229,10 @@ func drain(rc io.ReadCloser) {
 // authTransport adds the token to requests for the client's own hosts, and
 // retries once with a new token when the server rejects the one it sent.
 type authTransport struct {
-	next  http.RoundTripper
-	cache *tokenCache
-	hosts [2]origin // Auth and API
+	next    http.RoundTripper
+	uaValue []string
+	cache   *tokenCache
+	hosts   [2]origin // Auth and API
 }
 
 // origin is a scheme and host, with the host held with and without its
@@ -254,6 +268,15 @@ func (t *authTransport) own(u *url.URL) bool {
 	return t.hosts[0].match(u) || t.hosts[1].match(u)
 }
 
+// authorize sets the token and, in the same copy, the User-Agent.
+func (t *authTransport) authorize(req *http.Request, e *entry) *http.Request {
+	var ua []string
+	if _, ok := req.Header["User-Agent"]; !ok {
+		ua = t.uaValue
+	}
+	return withHeaders(req, ua, e.authValue)
+}
+
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.own(req.URL) || req.Header.Get("Authorization") != "" {
 		return t.next.RoundTrip(req)
@@ -265,7 +288,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	resp, err := t.next.RoundTrip(cloneWithHeader(req, "Authorization", e.header))
+	resp, err := t.next.RoundTrip(t.authorize(req, e))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -284,7 +307,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.next.RoundTrip(cloneWithHeader(r, "Authorization", ne.header))
+	return t.next.RoundTrip(t.authorize(r, ne))
 }
 
 // CheckResponse returns nil for a 2xx response. Otherwise it reads the body
@@ -347,20 +370,4 @@ func redactURL(raw string) string {
 		return "(unparseable URL)"
 	}
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-}
-
-// readJSON decodes a successful response body, or returns CheckResponse's error.
-func readJSON(resp *http.Response, v any) error {
-	if err := CheckResponse(resp); err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(body), v); err != nil {
-		return errors.New("anaplan: the server's answer is not the JSON expected: " + err.Error())
-	}
-	return nil
 }

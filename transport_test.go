@@ -70,7 +70,7 @@ func newTestTransport(base http.RoundTripper, w *waits, logger *slog.Logger) *tr
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &transport{base: base, logger: logger, policy: defaultRetryPolicy, ua: "test-ua", now: time.Now, sleep: w.sleep}
+	return &transport{base: base, logger: logger, policy: defaultRetryPolicy, ua: "test-ua", uaValue: []string{"test-ua"}, now: time.Now, sleep: w.sleep}
 }
 
 func TestTransportRetries(t *testing.T) {

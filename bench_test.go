@@ -1,0 +1,70 @@
+package anaplan_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-anaplan/anaplan"
+	"github.com/go-anaplan/anaplan/anaplantest"
+)
+
+// BenchmarkCachedToken is the fast path every request takes: a token from
+// the cache, in parallel.
+func BenchmarkCachedToken(b *testing.B) {
+	srv := anaplantest.New(b)
+	srv.AddUser(testUser, testPassword)
+	ctx := context.Background()
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Token(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchRequests sends GETs to a loopback server that checks nothing, either
+// through a bare http.Client (the baseline) or through the SDK's client.
+func BenchmarkRequests(b *testing.B) {
+	payload := make([]byte, 1024)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(payload)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	ts := anaplan.TokenSourceFunc(func(context.Context) (*anaplan.Token, error) {
+		return &anaplan.Token{Value: "bench-token", Type: "AnaplanAuthToken", Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	c, err := anaplan.New(ctx, anaplan.WithTokenSource(ts),
+		anaplan.WithEndpoints(anaplan.Endpoints{Auth: srv.URL, API: srv.URL + "/2/0"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	run := func(b *testing.B, hc *http.Client) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := hc.Get(srv.URL + "/2/0/users/me")
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	b.Run("baseline=bare", func(b *testing.B) { run(b, &http.Client{Transport: http.DefaultTransport}) })
+	b.Run("sdk", func(b *testing.B) { run(b, c.HTTPClient()) })
+}
