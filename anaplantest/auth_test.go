@@ -1,7 +1,11 @@
 package anaplantest
 
 import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -90,33 +94,61 @@ func TestAuthenticateStatusOption(t *testing.T) {
 	}
 }
 
-// pki is shared by the certificate tests: RSA keys are slow to make.
+// pki is shared by the certificate tests. RSA keys are slow to make, so
+// the certificates other than good and ecdsa reuse good's key.
 type pki struct {
 	ca                          *testpki.CA
 	good, unregistered, expired *testpki.Leaf
 	notYet, ecdsa               *testpki.Leaf
 }
 
+// sharedCA is the fake's own CA, made once per process.
+func sharedCA(t testing.TB) *testpki.CA {
+	t.Helper()
+	caOnce.Do(func() { ca, caErr = testpki.NewCA("anaplantest CA") })
+	if caErr != nil {
+		t.Fatal(caErr)
+	}
+	return ca
+}
+
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	ca, err := testpki.NewCA("test CA")
+	ca := sharedCA(t)
+	good, err := ca.Issue("cert@example.com", &testpki.LeafOptions{NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.AddDate(1, 0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(o *testpki.LeafOptions) *testpki.Leaf {
-		l, err := ca.Issue("cert@example.com", o)
+	ecdsa, err := ca.Issue("cert@example.com", &testpki.LeafOptions{NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.AddDate(1, 0, 0), ECDSA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKey := func(notBefore, notAfter time.Time) *testpki.Leaf {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(time.Now().UnixNano()),
+			Subject:      pkix.Name{CommonName: "cert@example.com"},
+			NotBefore:    notBefore,
+			NotAfter:     notAfter,
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, good.Key.Public(), ca.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return l
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &testpki.Leaf{Cert: cert, Key: good.Key}
 	}
 	return &pki{
 		ca:           ca,
-		good:         issue(&testpki.LeafOptions{NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.AddDate(1, 0, 0)}),
-		unregistered: issue(&testpki.LeafOptions{NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.AddDate(1, 0, 0)}),
-		expired:      issue(&testpki.LeafOptions{NotBefore: epoch.AddDate(-1, 0, 0), NotAfter: epoch.Add(-time.Minute)}),
-		notYet:       issue(&testpki.LeafOptions{NotBefore: epoch.Add(time.Hour), NotAfter: epoch.AddDate(1, 0, 0)}),
-		ecdsa:        issue(&testpki.LeafOptions{NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.AddDate(1, 0, 0), ECDSA: true}),
+		good:         good,
+		unregistered: sameKey(epoch.Add(-time.Hour), epoch.AddDate(1, 0, 0)),
+		expired:      sameKey(epoch.AddDate(-1, 0, 0), epoch.Add(-time.Minute)),
+		notYet:       sameKey(epoch.Add(time.Hour), epoch.AddDate(1, 0, 0)),
+		ecdsa:        ecdsa,
 	}
 }
 
@@ -152,7 +184,7 @@ func TestCertificateAuthenticate(t *testing.T) {
 	}
 	wrongKey := func() req {
 		n := nonceV2(epoch)
-		return req{certHeader(good.Cert, false), certBody(n, sign(t, p.unregistered.Key, n), "v2")}
+		return req{certHeader(good.Cert, false), certBody(n, sign(t, p.ca.Key, n), "v2")}
 	}
 	header := func(v string) map[string]string { return map[string]string{"Authorization": v} }
 	notCert := base64.StdEncoding.EncodeToString([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
@@ -413,10 +445,7 @@ func TestWrongMethod(t *testing.T) {
 }
 
 func FuzzParseCertificateHeader(f *testing.F) {
-	ca, err := testpki.NewCA("fuzz")
-	if err != nil {
-		f.Fatal(err)
-	}
+	ca := sharedCA(f)
 	f.Add(base64.StdEncoding.EncodeToString(ca.CertPEM))
 	f.Add(base64.StdEncoding.EncodeToString(ca.Cert.Raw))
 	f.Add(base64.StdEncoding.EncodeToString([]byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")))

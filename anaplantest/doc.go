@@ -26,6 +26,13 @@
 //		if n := srv.Calls("POST /token/authenticate"); n != 1 { ... }
 //	}
 //
+// OAuth clients are registered with AddOAuthClient. GET /auth/authorize
+// approves at once for the OAuth user (SetOAuthUser) and redirects with a
+// code; the device grant is approved with ApproveDevice or by fetching its
+// verification_uri_complete; IssueOAuthTokens seeds a grant without either.
+// Rotating clients get single-use refresh tokens, and presenting a used one
+// revokes the whole grant (see GrantRevocations and RefreshTokenUses).
+//
 // The clock starts at the real time when the server is created and then stands
 // still: only SetNow and Advance move it. Every expiry, certificate validity
 // and nonce timestamp check uses it.

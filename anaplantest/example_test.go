@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-anaplan/anaplan/anaplantest"
@@ -69,4 +71,34 @@ func ExampleServer_IssueCertificate() {
 	}
 	fmt.Println(cert.Subject.CommonName, key.Public() != nil)
 	// Output: robot@example.com true
+}
+
+// A grant seeded without a browser, refreshed with a rotating client; a
+// replay of the spent refresh token revokes the whole grant.
+func ExampleServer_IssueOAuthTokens() {
+	srv := anaplantest.NewServer()
+	defer srv.Close()
+	srv.AddOAuthClient(anaplantest.OAuthClient{ID: "app", Secret: "app-secret", Rotating: true})
+	_, refresh, _ := srv.IssueOAuthTokens("app", "ada@example.com")
+
+	refreshWith := func(rt string) int {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+			"client_id": {"app"}, "client_secret": {"app-secret"}}
+		resp, err := srv.Client().Post(srv.Endpoints().OAuth.TokenURL,
+			"application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fmt.Println("refresh:", refreshWith(refresh))
+	fmt.Println("replay:", refreshWith(refresh))
+	fmt.Println("grants revoked:", srv.GrantRevocations())
+	fmt.Println("uses:", srv.RefreshTokenUses()[refresh])
+	// Output:
+	// refresh: 200
+	// replay: 400
+	// grants revoked: 1
+	// uses: 2
 }
