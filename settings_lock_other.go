@@ -1,0 +1,44 @@
+//go:build !unix
+
+package anaplan
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// checkSettingsDir checks that dir is a directory. Unix permission bits mean
+// nothing here (Windows reports 0777 for every writable directory), so
+// access control is left to the system's ACLs.
+func checkSettingsDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("anaplan: settings directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
+	}
+	return nil
+}
+
+// checkSettingsFileMode accepts any mode: see checkSettingsDir.
+func checkSettingsFileMode(string, fs.FileInfo) error { return nil }
+
+// syncSettingsDir is a no-op: directories cannot be synced portably here.
+func syncSettingsDir(string) error { return nil }
+
+// lockSettingsFile creates the lock file but takes no cross-process lock on this
+// system: FileStore.Lock then excludes only users of the path within this
+// process (its in-process lock is taken before lockSettingsFile is called).
+func lockSettingsFile(_ context.Context, path string) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
+const settingsLockCrossProcess = false

@@ -1,0 +1,111 @@
+//go:build unix
+
+package anaplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// checkSettingsDir refuses a settings directory that group or others can
+// write to: they could replace the settings file.
+func checkSettingsDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("anaplan: settings directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("anaplan: settings directory %s is group- or world-writable (mode %04o), so others could replace the settings file; run chmod 700 %s or choose another OAuthSettingsLocation",
+			dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// checkSettingsFileMode refuses a settings file that group or others can write to.
+func checkSettingsFileMode(path string, fi fs.FileInfo) error {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("anaplan: settings file %s is group- or world-writable (mode %04o), so others could plant tokens in it; run chmod 600 %s",
+			path, fi.Mode().Perm(), path)
+	}
+	return nil
+}
+
+// syncSettingsDir makes a rename in dir durable.
+func syncSettingsDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOTSUP) {
+		return err
+	}
+	return nil
+}
+
+// Polling bounds of lockSettingsFile while another process holds the lock.
+const (
+	lockPollMin = time.Millisecond
+	lockPollMax = 50 * time.Millisecond
+)
+
+// lockSettingsFile takes an exclusive flock(2) on path (created 0600 when missing),
+// waiting under ctx. flock locks belong to the open file description, so two
+// lockSettingsFile calls in one process exclude each other as two processes do.
+// The lock dies with the process, so a crash leaves no stale lock.
+func lockSettingsFile(ctx context.Context, path string) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	try := func() error {
+		var ferr error
+		if err := rc.Control(func(fd uintptr) {
+			ferr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+		}); err != nil {
+			return err
+		}
+		return ferr
+	}
+	delay := lockPollMin
+	for {
+		err := try()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("flock: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, lockPollMax)
+	}
+	return func() {
+		_ = rc.Control(func(fd uintptr) { _ = unix.Flock(int(fd), unix.LOCK_UN) })
+		f.Close() // also releases the lock
+	}, nil
+}
+
+// settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
+const settingsLockCrossProcess = true
