@@ -206,8 +206,11 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 		if err == nil {
 			return f.persistAndHand(ctx), nil
 		}
-		if !errors.Is(err, ErrUnauthorized) || f.cfg.Initiate != InitiateGetAndRefresh {
-			return nil, err
+		if !errors.Is(err, ErrUnauthorized) {
+			return nil, err // the server or the network failed: the refresh token may still be good
+		}
+		if f.cfg.Initiate != InitiateGetAndRefresh {
+			return nil, fmt.Errorf("%w: the refresh token was refused, and InitiateOAuth=%s never prompts: sign in again with InitiateOAuth=GETANDREFRESH (for example `anaplan login`): %w", ErrInteractionRequired, f.cfg.Initiate, err)
 		}
 		f.logger.LogAttrs(ctx, slog.LevelInfo, "anaplan: the OAuth refresh token was refused; signing in again", slog.String("error", err.Error()))
 	}
@@ -335,7 +338,11 @@ func (f *oauthFetcher) take(t *oauth2.Token) {
 	if rt == "" {
 		rt = f.st.RefreshToken
 	}
-	f.st = Settings{AccessToken: t.AccessToken, RefreshToken: rt, TokenType: t.TokenType, Expiry: t.Expiry, ClientID: f.cfg.ClientID}
+	exp := t.Expiry
+	if t.ExpiresIn > 0 { // measured on our clock, which may not be the oauth2 package's
+		exp = f.now().Add(time.Duration(t.ExpiresIn) * time.Second)
+	}
+	f.st = Settings{AccessToken: t.AccessToken, RefreshToken: rt, TokenType: t.TokenType, Expiry: exp, ClientID: f.cfg.ClientID}
 }
 
 func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {

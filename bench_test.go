@@ -16,9 +16,9 @@ import (
 // the cache, in parallel.
 func BenchmarkCachedToken(b *testing.B) {
 	srv := anaplantest.New(b)
-	srv.AddUser(testUser, testPassword)
+	srv.AddUser(basicUser, basicPassword)
 	ctx := context.Background()
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,18 +32,18 @@ func newLeaf(t *testing.T, srv *anaplantest.Server) *testpki.Leaf {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := ca.Issue(testUser, nil)
+	leaf, err := ca.Issue(basicUser, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.AddCertificate(leaf.Cert, testUser)
+	srv.AddCertificate(leaf.Cert, basicUser)
 	return leaf
 }
 
 func TestCertificateSignIn(t *testing.T) {
 	srv := newFake(t)
 	ctx := context.Background()
-	cert, key, err := srv.IssueCertificate(testUser)
+	cert, key, err := srv.IssueCertificate(basicUser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +65,14 @@ func TestCertificateSignIn(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close(ctx)
-			if code, body := whoami(t, c); code != 200 || !strings.Contains(body, testUser) {
+			if code, body := whoami(t, c); code != 200 || !strings.Contains(body, basicUser) {
 				t.Fatalf("users/me %d %s", code, body)
 			}
 		})
 	}
 	// The fake refuses v1 when told to: the default is v2.
 	srv2 := newFake(t, anaplantest.WithoutV1Signatures())
-	cert2, key2, _ := srv2.IssueCertificate(testUser)
+	cert2, key2, _ := srv2.IssueCertificate(basicUser)
 	c, err := anaplan.New(ctx, fakeOptions(srv2, anaplan.WithCertificate(cert2, key2))...)
 	if err != nil {
 		t.Fatalf("default format is not v2: %v", err)
@@ -84,7 +84,7 @@ func TestCertificateRejected(t *testing.T) {
 	srv := newFake(t)
 	ctx := context.Background()
 	ca, _ := testpki.NewCA("Unregistered CA")
-	leaf, _ := ca.Issue(testUser, nil)
+	leaf, _ := ca.Issue(basicUser, nil)
 	_, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithCertificate(leaf.Cert, leaf.Key))...)
 	if !errors.Is(err, anaplan.ErrUnauthorized) || !strings.Contains(err.Error(), "registered") {
 		t.Fatalf("unregistered certificate: %v", err)
@@ -98,7 +98,7 @@ func TestCertificateRejected(t *testing.T) {
 	if _, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithCertificate(nil, nil))...); err == nil {
 		t.Fatal("nil certificate accepted")
 	}
-	expired, _ := ca.Issue(testUser, &testpki.LeafOptions{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	expired, _ := ca.Issue(basicUser, &testpki.LeafOptions{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 	if _, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithCertificate(expired.Cert, expired.Key))...); err == nil || !strings.Contains(strings.ToLower(err.Error()), "expired") {
 		t.Fatalf("expired certificate: %v", err)
 	}

@@ -20,15 +20,15 @@ import (
 )
 
 const (
-	testUser     = "ada@example.com"
-	testPassword = "pa55-w0rd-S3CRET"
+	basicUser     = "ada@example.com"
+	basicPassword = "pa55-w0rd-S3CRET"
 )
 
 // newFake starts the fake Anaplan with one user.
 func newFake(t *testing.T, opts ...anaplantest.Option) *anaplantest.Server {
 	t.Helper()
 	srv := anaplantest.New(t, opts...)
-	srv.AddUser(testUser, testPassword)
+	srv.AddUser(basicUser, basicPassword)
 	return srv
 }
 
@@ -58,7 +58,7 @@ func TestBasicSignIn(t *testing.T) {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			srv := newFake(t, anaplantest.WithAuthenticateStatus(status))
 			ctx := context.Background()
-			c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+			c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestBasicSignIn(t *testing.T) {
 			if err != nil || tok.Type != "AnaplanAuthToken" || !tok.Expiry.Equal(srv.Now().Add(35*time.Minute).Truncate(time.Millisecond)) {
 				t.Fatalf("token %v, %v (expiry must come from expiresAt in milliseconds)", tok, err)
 			}
-			if code, body := whoami(t, c); code != 200 || !strings.Contains(body, testUser) {
+			if code, body := whoami(t, c); code != 200 || !strings.Contains(body, basicUser) {
 				t.Fatalf("users/me: %d %s", code, body)
 			}
 			if n := srv.Calls("POST /token/authenticate"); n != 1 {
@@ -101,7 +101,7 @@ func TestBasicSignIn(t *testing.T) {
 
 func TestBasicBadPassword(t *testing.T) {
 	srv := newFake(t)
-	_, err := anaplan.New(context.Background(), fakeOptions(srv, anaplan.WithBasic(testUser, "wrong-Pa55word"))...)
+	_, err := anaplan.New(context.Background(), fakeOptions(srv, anaplan.WithBasic(basicUser, "wrong-Pa55word"))...)
 	var ae *anaplan.APIError
 	if !errors.Is(err, anaplan.ErrUnauthorized) || !errors.As(err, &ae) || ae.Code != "FAILURE_BAD_CREDENTIAL" || ae.StatusCode != 401 {
 		t.Fatalf("got %v", err)
@@ -127,7 +127,7 @@ func TestNoSchemeAndOptionOrder(t *testing.T) {
 	ts := anaplan.TokenSourceFunc(func(context.Context) (*anaplan.Token, error) {
 		return &anaplan.Token{Value: "from-source", Type: "AnaplanAuthToken"}, nil
 	})
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithTokenSource(ts), anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithTokenSource(ts), anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestNoSchemeAndOptionOrder(t *testing.T) {
 	if tok, _ := c.Token(ctx); tok.Value == "from-source" {
 		t.Fatal("WithBasic after WithTokenSource did not replace it")
 	}
-	c2, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, "x"), anaplan.WithTokenSource(ts))...)
+	c2, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, "x"), anaplan.WithTokenSource(ts))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestNoSchemeAndOptionOrder(t *testing.T) {
 		t.Fatal("WithTokenSource after WithBasic did not replace it")
 	}
 	// A later connection string's AuthScheme replaces WithBasic too.
-	if _, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword), anaplan.FromConnectionString("AuthScheme=Basic;User=nobody;Password=nopass"))...); !errors.Is(err, anaplan.ErrUnauthorized) {
+	if _, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword), anaplan.FromConnectionString("AuthScheme=Basic;User=nobody;Password=nopass"))...); !errors.Is(err, anaplan.ErrUnauthorized) {
 		t.Fatalf("connection string did not replace the scheme: %v", err)
 	}
 }
@@ -159,7 +159,7 @@ func TestHTTPClientOnlyAuthorizesOwnHosts(t *testing.T) {
 	pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	pool.AddCert(other.Certificate())
 	ctx := context.Background()
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestHTTPClientOnlyAuthorizesOwnHosts(t *testing.T) {
 func TestRefreshAndReSignIn(t *testing.T) {
 	srv := newFake(t)
 	ctx := context.Background()
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestRefreshAndReSignIn(t *testing.T) {
 func TestRefreshFailureFallsBackToSignIn(t *testing.T) {
 	srv := newFake(t)
 	ctx := context.Background()
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestRefreshFailureFallsBackToSignIn(t *testing.T) {
 func TestRejectedTokenRetriedOnce(t *testing.T) {
 	srv := newFake(t)
 	ctx := context.Background()
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestTransportRetriesAgainstFake(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var slept []time.Duration
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword),
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword),
 		anaplan.WithSleepForTest(func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
 			slept = append(slept, d)
@@ -311,7 +311,7 @@ func TestTransportRetriesAgainstFake(t *testing.T) {
 func TestSignInRetriedOn503(t *testing.T) {
 	srv := newFake(t)
 	srv.FailNext(2, anaplantest.Fault{Status: 503, Path: "/token/authenticate"})
-	c, err := anaplan.New(context.Background(), fakeOptions(srv, anaplan.WithBasic(testUser, testPassword))...)
+	c, err := anaplan.New(context.Background(), fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestDebugLogging(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
-	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(testUser, testPassword), anaplan.WithLogger(logger))...)
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword), anaplan.WithLogger(logger))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestDebugLogging(t *testing.T) {
 	if !strings.Contains(out, "/token/authenticate") || !strings.Contains(out, "/2/0/users/me") {
 		t.Fatalf("requests not logged:\n%s", out)
 	}
-	if strings.Contains(out, tok.Value) || strings.Contains(out, testPassword) {
+	if strings.Contains(out, tok.Value) || strings.Contains(out, basicPassword) {
 		t.Fatalf("secret logged:\n%s", out)
 	}
 }
@@ -374,7 +374,7 @@ func TestTimeoutOption(t *testing.T) {
 	srv := newFake(t)
 	srv.SetLatency(2 * time.Second)
 	start := time.Now()
-	_, err := anaplan.New(context.Background(), fakeOptions(srv, anaplan.WithBasic(testUser, testPassword),
+	_, err := anaplan.New(context.Background(), fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword),
 		anaplan.FromConnectionString("Timeout=1"))...)
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Fatalf("timeout not applied: %v after %v", err, time.Since(start))
