@@ -240,9 +240,15 @@ func (f *oauthFetcher) fetchOff(ctx context.Context) (*Token, error) {
 	return nil, fmt.Errorf("%w: the OAuth access token has expired or was rejected, and InitiateOAuth=OFF never refreshes: supply a new OAuthAccessToken, or use InitiateOAuth=REFRESH with OAuthRefreshToken", ErrInteractionRequired)
 }
 
+// inDate reports whether a token not yet handed out is worth using. The
+// margin is small so that short-lived tokens saved by another process are
+// adopted too (the cache then refreshes them early as usual).
 func (f *oauthFetcher) inDate(expiry time.Time) bool {
-	return expiry.IsZero() || f.now().Add(maxExpirySkew).Before(expiry)
+	return expiry.IsZero() || f.now().Add(adoptMargin).Before(expiry)
 }
+
+// adoptMargin is how long a stored token must still live to be adopted.
+const adoptMargin = time.Second
 
 func (f *oauthFetcher) hand() *Token {
 	f.issued = f.st.AccessToken

@@ -29,3 +29,14 @@ func WithCertFormatForTest(f string) Option { return func(c *config) { c.certFor
 func WithPromptForTest(p func(ctx context.Context, msg string) (string, error)) Option {
 	return func(c *config) { c.prompt = p }
 }
+
+// WithOAuthOpenURLForTest sets OAuthConfig.OpenURL on an OAuth scheme chosen
+// earlier (a connection string cannot carry a function).
+func WithOAuthOpenURLForTest(open func(ctx context.Context, u string) error) Option {
+	return func(c *config) {
+		if s, ok := c.scheme.(oauthScheme); ok {
+			s.cfg.OpenURL = open
+			c.scheme = s
+		}
+	}
+}
