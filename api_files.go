@@ -1,0 +1,473 @@
+package anaplan
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+)
+
+// Moving files: chunked, concurrent, memory-bounded uploads and downloads.
+
+// Defaults of UploadOptions and DownloadOptions.
+const (
+	DefaultChunkSize   = 8 << 20 // bytes of data in one uploaded chunk
+	DefaultConcurrency = 4       // chunks in flight at once
+	maxChunkSize       = 1 << 30
+	probeSize          = 64 << 10 // first read of an upload: small inputs never get a full chunk buffer
+)
+
+// Progress reports how far a transfer has come. Sizes are of the data itself,
+// before any compression.
+type Progress struct {
+	Bytes       int64 // bytes acknowledged (upload) or written (download) so far
+	TotalBytes  int64 // -1 while unknown
+	Chunks      int   // chunks done
+	TotalChunks int   // -1 while unknown
+}
+
+// UploadOptions tune ModelHandle.Upload. The zero value (or nil) is fine.
+type UploadOptions struct {
+	// ChunkSize is the data in one chunk before compression (default
+	// DefaultChunkSize). Anaplan asks for chunks of 1 to 50 MB.
+	ChunkSize int
+	// Concurrency is the number of chunks sent at once (default
+	// DefaultConcurrency). Memory used is about ChunkSize × (Concurrency+1),
+	// whatever the size of the file; with Gzip, add up to ChunkSize ×
+	// Concurrency for the compressed copies of data that does not compress.
+	Concurrency int
+	// Gzip sends every chunk gzipped, as application/x-gzip.
+	Gzip bool
+	// Size is the length of the data when known: it only feeds
+	// Progress.TotalBytes. Zero means unknown.
+	Size int64
+	// Progress, when set, is called after each chunk is acknowledged, from
+	// one goroutine at a time. It must not block for long.
+	Progress func(Progress)
+}
+
+// DownloadOptions tune ModelHandle.Download. The zero value (or nil) is fine.
+type DownloadOptions struct {
+	// Concurrency is the number of chunks fetched at once (default
+	// DefaultConcurrency). Chunks are written in order; memory used is about
+	// Concurrency chunks, whatever the size of the file.
+	Concurrency int
+	// Progress, when set, is called after each chunk is written, from the
+	// goroutine that called Download.
+	Progress func(Progress)
+}
+
+func (o *UploadOptions) resolved() (UploadOptions, error) {
+	var v UploadOptions
+	if o != nil {
+		v = *o
+	}
+	switch {
+	case v.ChunkSize == 0:
+		v.ChunkSize = DefaultChunkSize
+	case v.ChunkSize < 0 || v.ChunkSize > maxChunkSize:
+		return v, fmt.Errorf("anaplan: UploadOptions.ChunkSize %d is out of range: use 1 byte to 1 GiB (Anaplan asks for 1 to 50 MB), or 0 for the default", v.ChunkSize)
+	}
+	switch {
+	case v.Concurrency == 0:
+		v.Concurrency = DefaultConcurrency
+	case v.Concurrency < 0:
+		return v, fmt.Errorf("anaplan: UploadOptions.Concurrency %d is negative: use 1 or more, or 0 for the default", v.Concurrency)
+	}
+	return v, nil
+}
+
+// fileURL is the URL of a file of the model.
+func (m *ModelHandle) fileURL(fileID string) string {
+	return m.base + "/files/" + url.PathEscape(fileID)
+}
+
+// Upload replaces the content of the model's file fileID with what r yields,
+// and returns the number of bytes read from r.
+//
+// The length of r need not be known: Upload announces an unknown number of
+// chunks (chunkCount -1), sends chunks of ChunkSize bytes, Concurrency at a
+// time, and then marks the file complete. Memory stays bounded by the chunk
+// size and the concurrency however long r is. A chunk that fails with 429,
+// 502, 503, 504 or a network error is sent again by the client's transport.
+// An empty r uploads an empty file (one empty chunk).
+//
+// On error nothing is completed, and the file keeps its previous content.
+// Cancelling ctx stops the upload; the error then wraps ctx's error.
+func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, opts *UploadOptions) (int64, error) {
+	o, err := opts.resolved()
+	if err != nil {
+		return 0, err
+	}
+	fu := m.fileURL(fileID)
+	var start struct {
+		File *File `json:"file"`
+	}
+	if err := m.c.sendJSON(ctx, http.MethodPost, fu, map[string]int{"chunkCount": -1}, &start, true); err != nil {
+		return 0, err
+	}
+
+	up := &uploader{m: m, fileURL: fu, opts: o, free: make(chan []byte, o.Concurrency+1)}
+	up.progress.TotalBytes, up.progress.TotalChunks = -1, -1
+	if o.Size > 0 {
+		up.progress.TotalBytes = o.Size
+	}
+	chunks, read, err := up.run(ctx, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return up.done(), fmt.Errorf("anaplan: upload of file %s stopped after %d bytes: %w", fileID, up.done(), context.Cause(ctx))
+		}
+		return up.done(), err
+	}
+
+	// Complete with the file's metadata, as Anaplan's examples do.
+	meta := File{ID: fileID}
+	if start.File != nil {
+		meta = *start.File
+		meta.ID = fileID
+	}
+	meta.ChunkCount = chunks
+	if err := m.c.sendJSON(ctx, http.MethodPost, fu+"/complete", meta, nil, true); err != nil {
+		return read, err
+	}
+	return read, nil
+}
+
+// uploader is one Upload in progress.
+type uploader struct {
+	m       *ModelHandle
+	fileURL string
+	opts    UploadOptions
+	free    chan []byte // chunk buffers that may be reused
+
+	mu       sync.Mutex
+	progress Progress
+	zpool    sync.Pool // *gzip.Writer
+	bpool    sync.Pool // *bytes.Buffer for compressed chunks
+}
+
+func (up *uploader) done() int64 {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return up.progress.Bytes
+}
+
+// run reads r chunk by chunk and sends the chunks. It returns the number of
+// chunks and of bytes sent, once all were acknowledged.
+func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read int64, err error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel(err) })
+	}
+	// Buffers bound the memory; inflight bounds the requests (with Gzip a
+	// buffer is given back before its compressed copy is sent).
+	inflight := make(chan struct{}, up.opts.Concurrency)
+	allocated := 0
+	for n := 0; ; n++ {
+		// A buffer: a returned one, a new one while under the bound, or
+		// wait for one.
+		var buf []byte
+		select {
+		case buf = <-up.free:
+		default:
+			if allocated < cap(up.free) {
+				allocated++
+				break
+			}
+			select {
+			case buf = <-up.free:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		data, rerr := fill(r, buf, up.opts.ChunkSize)
+		if rerr != nil && rerr != io.EOF {
+			fail(fmt.Errorf("anaplan: reading the data to upload: %w", rerr))
+			break
+		}
+		if len(data) == 0 && n > 0 {
+			chunks = n
+			break
+		}
+		select {
+		case inflight <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		read += int64(len(data))
+		wg.Go(func() {
+			defer func() { <-inflight }()
+			if err := up.send(ctx, n, data); err != nil {
+				fail(err)
+			}
+		})
+		if rerr == io.EOF {
+			chunks = n + 1
+			break
+		}
+	}
+	up.mu.Lock()
+	up.progress.TotalChunks, up.progress.TotalBytes = chunks, read
+	up.mu.Unlock()
+	wg.Wait()
+	if firstErr == nil && parent.Err() != nil {
+		firstErr = parent.Err()
+	}
+	if firstErr != nil {
+		return 0, read, firstErr
+	}
+	return chunks, read, nil
+}
+
+// fill reads up to size bytes from r into buf (reusing its storage) and
+// returns them; io.EOF means r has nothing more. A buffer starts small and
+// grows to size only when r has that much, so small inputs stay cheap.
+func fill(r io.Reader, buf []byte, size int) ([]byte, error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(size, probeSize))
+	}
+	buf = buf[:0]
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), size)
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := r.Read(buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// send PUTs chunk n, gzipped when asked, then gives its buffer back.
+func (up *uploader) send(ctx context.Context, n int, data []byte) error {
+	body, ctype := data, "application/octet-stream"
+	var zbuf *bytes.Buffer
+	if up.opts.Gzip {
+		zbuf = up.compress(data)
+		body, ctype = zbuf.Bytes(), "application/x-gzip"
+		up.free <- data[:0] // the raw data is no longer needed
+		defer up.bpool.Put(zbuf)
+	} else {
+		defer func() { up.free <- data[:0] }()
+	}
+	req, err := up.m.c.newRequest(ctx, http.MethodPut, up.fileURL+"/chunks/"+strconv.Itoa(n), body, ctype)
+	if err != nil {
+		return err
+	}
+	resp, err := up.m.c.send(req, true)
+	if err != nil {
+		return fmt.Errorf("anaplan: uploading chunk %d: %w", n, err)
+	}
+	drain(resp.Body)
+
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	up.progress.Bytes += int64(len(data))
+	up.progress.Chunks++
+	if up.opts.Progress != nil {
+		up.opts.Progress(up.progress)
+	}
+	return nil
+}
+
+// compress gzips data into a pooled buffer.
+func (up *uploader) compress(data []byte) *bytes.Buffer {
+	b, _ := up.bpool.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	b.Reset()
+	zw, _ := up.zpool.Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(b, gzip.BestSpeed)
+	} else {
+		zw.Reset(b)
+	}
+	_, _ = zw.Write(data) // writing to a bytes.Buffer cannot fail
+	_ = zw.Close()
+	up.zpool.Put(zw)
+	return b
+}
+
+// Download writes the content of the model's file fileID to w and returns
+// the number of bytes written.
+//
+// Chunks are fetched Concurrency at a time and written in order; memory
+// stays bounded by Concurrency chunks however large the file. A chunk that
+// fails with 429, 502, 503, 504 or a network error is fetched again.
+// Cancelling ctx stops the download; the error then wraps ctx's error, and w
+// holds a prefix of the file.
+func (m *ModelHandle) Download(ctx context.Context, fileID string, w io.Writer, opts *DownloadOptions) (int64, error) {
+	var o DownloadOptions
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.Concurrency == 0:
+		o.Concurrency = DefaultConcurrency
+	case o.Concurrency < 0:
+		return 0, fmt.Errorf("anaplan: DownloadOptions.Concurrency %d is negative: use 1 or more, or 0 for the default", o.Concurrency)
+	}
+	fu := m.fileURL(fileID)
+	var list struct {
+		Chunks []struct {
+			ID string `json:"id"`
+		} `json:"chunks"`
+	}
+	if err := m.c.getJSON(ctx, fu+"/chunks", &list, true); err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(list.Chunks))
+	for i, c := range list.Chunks {
+		ids[i] = c.ID
+	}
+	n, err := m.download(ctx, fu, ids, w, o)
+	if err != nil && ctx.Err() != nil {
+		return n, fmt.Errorf("anaplan: download of file %s stopped after %d bytes: %w", fileID, n, context.Cause(ctx))
+	}
+	return n, err
+}
+
+type chunkResult struct {
+	data []byte
+	err  error
+}
+
+func (m *ModelHandle) download(parent context.Context, fileURL string, ids []string, w io.Writer, o DownloadOptions) (int64, error) {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+
+	results := make([]chan chunkResult, len(ids))
+	for i := range results {
+		results[i] = make(chan chunkResult, 1)
+	}
+	slots := make(chan struct{}, o.Concurrency) // a slot is held from fetch to write
+	free := make(chan []byte, o.Concurrency)
+	wg.Go(func() {
+		for i, id := range ids {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			var buf []byte
+			select {
+			case buf = <-free:
+			default:
+			}
+			wg.Go(func() {
+				data, err := m.fetchChunk(ctx, fileURL, id, buf)
+				results[i] <- chunkResult{data, err}
+			})
+		}
+	})
+
+	p := Progress{TotalBytes: -1, TotalChunks: len(ids)}
+	var written int64
+	for i := range ids {
+		var res chunkResult
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return written, ctx.Err()
+		}
+		if res.err != nil {
+			return written, fmt.Errorf("anaplan: downloading chunk %s: %w", ids[i], res.err)
+		}
+		k, err := w.Write(res.data)
+		written += int64(k)
+		if err == nil && k < len(res.data) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return written, fmt.Errorf("anaplan: writing the downloaded data: %w", err)
+		}
+		select {
+		case free <- res.data[:0]:
+		default:
+		}
+		<-slots
+		p.Bytes, p.Chunks = written, i+1
+		if i == len(ids)-1 {
+			p.TotalBytes = written
+		}
+		if o.Progress != nil {
+			o.Progress(p)
+		}
+	}
+	return written, nil
+}
+
+// fetchChunk GETs one chunk into buf's storage. A body cut short is fetched
+// again (twice at most); status codes are the transport's to retry.
+func (m *ModelHandle) fetchChunk(ctx context.Context, fileURL, id string, buf []byte) ([]byte, error) {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		req, err := m.c.newRequest(ctx, http.MethodGet, fileURL+"/chunks/"+url.PathEscape(id), nil, "")
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/octet-stream")
+		resp, err := m.c.send(req, true)
+		if err != nil {
+			return nil, err
+		}
+		buf, err = readBody(resp, buf)
+		if err == nil {
+			return buf, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("reading the chunk failed three times: %w", lastErr)
+}
+
+// readBody reads and closes a body into buf's storage, in one allocation
+// when the length is announced.
+func readBody(resp *http.Response, buf []byte) ([]byte, error) {
+	defer resp.Body.Close()
+	if n := resp.ContentLength; n >= 0 {
+		if n > maxChunkSize {
+			return nil, fmt.Errorf("the chunk announces %d bytes, more than the 1 GiB accepted", n)
+		}
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	b := bytes.NewBuffer(buf[:0])
+	if _, err := b.ReadFrom(io.LimitReader(resp.Body, maxChunkSize+1)); err != nil {
+		return nil, err
+	}
+	if b.Len() > maxChunkSize {
+		return nil, errors.New("the chunk is larger than the 1 GiB accepted")
+	}
+	return b.Bytes(), nil
+}

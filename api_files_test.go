@@ -1,0 +1,463 @@
+package anaplan_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/go-anaplan/anaplan"
+	"github.com/go-anaplan/anaplan/anaplantest"
+	"github.com/google/go-cmp/cmp"
+)
+
+const fileID = "113000000042"
+
+// data returns n bytes of CSV-like text that differ from chunk to chunk.
+func data(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "%d,item %d,%d\n", i, i*7, i*i)
+	}
+	return b.Bytes()[:n]
+}
+
+// randomData returns n bytes that do not compress.
+func randomData(n int) []byte {
+	r := rand.NewChaCha8([32]byte{1, 2, 3})
+	b := make([]byte, n)
+	_, _ = r.Read(b)
+	return b
+}
+
+// opaqueReader hides the length and type of a reader, as a pipe would.
+type opaqueReader struct{ r io.Reader }
+
+func (o opaqueReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// progressLog records Progress calls and checks them as they come.
+type progressLog struct {
+	mu    sync.Mutex
+	calls []anaplan.Progress
+}
+
+func (l *progressLog) add(p anaplan.Progress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, p)
+}
+
+func (l *progressLog) last() anaplan.Progress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.calls) == 0 {
+		return anaplan.Progress{}
+	}
+	return l.calls[len(l.calls)-1]
+}
+
+func TestUploadSizes(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv", Content: []byte("old")})
+	const chunk = 1000
+	tests := []struct {
+		name   string
+		size   int
+		gzip   bool
+		random bool
+		reader func([]byte) io.Reader
+		chunks int
+	}{
+		{name: "0 bytes", size: 0, chunks: 1},
+		{name: "1 byte", size: 1, chunks: 1},
+		{name: "exactly one chunk", size: chunk, chunks: 1},
+		{name: "one chunk and a byte", size: chunk + 1, chunks: 2},
+		{name: "many chunks", size: 10 * chunk, chunks: 10},
+		{name: "not a multiple of the chunk size", size: 7*chunk + 123, chunks: 8},
+		{name: "unknown length, one byte at a time", size: 3*chunk + 5, chunks: 4,
+			reader: func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) }},
+		{name: "unknown length, data with EOF", size: 2*chunk - 1, chunks: 2,
+			reader: func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) }},
+		{name: "gzip 0 bytes", size: 0, gzip: true, chunks: 1},
+		{name: "gzip many chunks", size: 9*chunk + 1, gzip: true, chunks: 10},
+		{name: "gzip incompressible", size: 4 * chunk, gzip: true, random: true, chunks: 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := data(tt.size)
+			if tt.random {
+				want = randomData(tt.size)
+			}
+			var r io.Reader = opaqueReader{bytes.NewReader(want)}
+			if tt.reader != nil {
+				r = tt.reader(want)
+			}
+			var log progressLog
+			n, err := f.m.Upload(context.Background(), fileID, r, &anaplan.UploadOptions{
+				ChunkSize: chunk, Concurrency: 3, Gzip: tt.gzip, Progress: log.add,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != int64(tt.size) {
+				t.Errorf("Upload returned %d, want %d", n, tt.size)
+			}
+			got, _ := f.srv.FileContent(testWS, testModel, fileID)
+			if !bytes.Equal(got, want) {
+				t.Errorf("the server holds %d bytes that differ from the %d sent", len(got), len(want))
+			}
+			if c := f.srv.FileChunks(testWS, testModel, fileID); c != tt.chunks {
+				t.Errorf("%d chunks, want %d", c, tt.chunks)
+			}
+			last := log.last()
+			if last.Bytes != int64(tt.size) || last.Chunks != tt.chunks {
+				t.Errorf("last progress %+v, want %d bytes in %d chunks", last, tt.size, tt.chunks)
+			}
+			if len(log.calls) != tt.chunks {
+				t.Errorf("%d progress calls, want one per chunk (%d)", len(log.calls), tt.chunks)
+			}
+		})
+	}
+}
+
+func TestUploadDefaultsAndSizeHint(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
+	want := randomData(anaplan.DefaultChunkSize + 10)
+	var log progressLog
+	if _, err := f.m.Upload(context.Background(), fileID, bytes.NewReader(want), &anaplan.UploadOptions{Size: int64(len(want)), Progress: log.add}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.srv.FileContent(testWS, testModel, fileID); !bytes.Equal(got, want) {
+		t.Error("content differs")
+	}
+	if c := f.srv.FileChunks(testWS, testModel, fileID); c != 2 {
+		t.Errorf("%d chunks with the default chunk size, want 2", c)
+	}
+	if p := log.calls[0]; p.TotalBytes != int64(len(want)) {
+		t.Errorf("first progress %+v: TotalBytes should come from Size", p)
+	}
+	// nil options work too.
+	if _, err := f.m.Upload(context.Background(), fileID, strings.NewReader("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUploadChunkFailingTwiceIsRetried(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
+	chunk1 := "PUT " + modelPath + "/files/" + fileID + "/chunks/1"
+	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusServiceUnavailable, Path: chunk1})
+	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0", Path: chunk1})
+	want := data(3500)
+	if _, err := f.m.Upload(context.Background(), fileID, bytes.NewReader(want), &anaplan.UploadOptions{ChunkSize: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.srv.FileContent(testWS, testModel, fileID); !bytes.Equal(got, want) {
+		t.Error("content differs")
+	}
+	if n := f.srv.Calls(chunk1); n != 3 {
+		t.Errorf("chunk 1 was sent %d times, want 3", n)
+	}
+	if n := f.srv.Calls("PUT " + modelPath + "/files/" + fileID + "/chunks/0"); n != 1 {
+		t.Errorf("chunk 0 was sent %d times, want 1", n)
+	}
+}
+
+func TestUploadFailures(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv", Content: []byte("kept")})
+	ctx := context.Background()
+	t.Run("a chunk refused", func(t *testing.T) {
+		f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusBadRequest, Path: "PUT " + modelPath + "/files/" + fileID + "/chunks/2"})
+		_, err := f.m.Upload(ctx, fileID, bytes.NewReader(data(5000)), &anaplan.UploadOptions{ChunkSize: 1000})
+		var ae *anaplan.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 400 || !strings.Contains(err.Error(), "chunk 2") {
+			t.Fatalf("error %v, want a 400 *APIError about chunk 2", err)
+		}
+	})
+	t.Run("the reader fails", func(t *testing.T) {
+		boom := errors.New("disk on fire")
+		r := io.MultiReader(bytes.NewReader(data(2500)), iotest.ErrReader(boom))
+		_, err := f.m.Upload(ctx, fileID, r, &anaplan.UploadOptions{ChunkSize: 1000})
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "reading the data to upload") {
+			t.Fatalf("error %v, want the reader's", err)
+		}
+	})
+	t.Run("an unknown file", func(t *testing.T) {
+		_, err := f.m.Upload(ctx, "NO-SUCH-FILE", strings.NewReader("x"), nil)
+		var ae *anaplan.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 404 {
+			t.Fatalf("error %v, want a 404 *APIError", err)
+		}
+	})
+	t.Run("bad options", func(t *testing.T) {
+		for _, o := range []anaplan.UploadOptions{{ChunkSize: -1}, {ChunkSize: 2 << 30}, {Concurrency: -2}} {
+			if _, err := f.m.Upload(ctx, fileID, strings.NewReader("x"), &o); err == nil {
+				t.Errorf("%+v accepted", o)
+			}
+		}
+	})
+	if got, _ := f.srv.FileContent(testWS, testModel, fileID); string(got) != "kept" {
+		t.Errorf("a failed upload changed the file to %q", got)
+	}
+	if n := f.srv.Calls("POST " + modelPath + "/files/" + fileID + "/complete"); n != 0 {
+		t.Errorf("a failed upload was completed %d times", n)
+	}
+}
+
+// countingReader counts what has been read from it.
+type countingReader struct {
+	mu sync.Mutex
+	r  io.Reader
+	n  int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.mu.Lock()
+	c.n += int64(n)
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *countingReader) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func TestUploadIsBounded(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
+	f.srv.SetLatency(2 * time.Millisecond)
+	const chunk, conc = 4 << 10, 3
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+			f.calls.maxInFlight.Store(0)
+			src := &countingReader{r: bytes.NewReader(data(100 * chunk))}
+			var ahead int64
+			_, err := f.m.Upload(context.Background(), fileID, src, &anaplan.UploadOptions{
+				ChunkSize: chunk, Concurrency: conc, Gzip: gz,
+				Progress: func(p anaplan.Progress) { ahead = max(ahead, src.count()-p.Bytes) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := f.calls.maxInFlight.Load(); m > conc || m < 2 {
+				t.Errorf("%d chunks in flight at most, want 2 to %d", m, conc)
+			}
+			// Data read but not yet acknowledged is what sits in memory.
+			if limit := int64((conc + 1) * chunk); ahead > limit {
+				t.Errorf("%d bytes read ahead of the acknowledged ones, more than %d", ahead, limit)
+			}
+		})
+	}
+}
+
+func TestUploadCancelled(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv", Content: []byte("kept")})
+	f.srv.SetLatency(5 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n, err := f.m.Upload(ctx, fileID, bytes.NewReader(data(100_000)), &anaplan.UploadOptions{
+		ChunkSize: 1000, Concurrency: 2,
+		Progress: func(p anaplan.Progress) {
+			if p.Chunks == 3 {
+				cancel()
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if n < 3000 || n >= 100_000 {
+		t.Errorf("Upload returned %d bytes acknowledged", n)
+	}
+	if got, _ := f.srv.FileContent(testWS, testModel, fileID); string(got) != "kept" {
+		t.Errorf("a cancelled upload changed the file to %d bytes", len(got))
+	}
+	if c := f.srv.Calls("PUT " + modelPattern + "/files/{fileID}/chunks/{chunkID}"); c > 10 {
+		t.Errorf("%d chunks sent after cancelling at the third", c)
+	}
+}
+
+func TestDownloadSizes(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name   string
+		size   int
+		chunk  int
+		chunks int
+	}{
+		{"0 bytes", 0, 100, 1},
+		{"1 byte", 1, 100, 1},
+		{"exactly one chunk", 100, 100, 1},
+		{"many chunks", 2000, 100, 20},
+		{"not a multiple of the chunk size", 2050, 100, 21},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := data(tt.size)
+			f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: want, ChunkSize: tt.chunk})
+			var buf bytes.Buffer
+			var log progressLog
+			n, err := f.m.Download(context.Background(), fileID, &buf, &anaplan.DownloadOptions{Concurrency: 3, Progress: log.add})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != int64(tt.size) || !bytes.Equal(buf.Bytes(), want) {
+				t.Errorf("downloaded %d bytes (returned %d), want the %d bytes stored", buf.Len(), n, tt.size)
+			}
+			if d := cmp.Diff(anaplan.Progress{Bytes: int64(tt.size), TotalBytes: int64(tt.size), Chunks: tt.chunks, TotalChunks: tt.chunks}, log.last()); d != "" {
+				t.Errorf("last progress (-want +got):\n%s", d)
+			}
+			if len(log.calls) != tt.chunks {
+				t.Errorf("%d progress calls, want %d", len(log.calls), tt.chunks)
+			}
+		})
+	}
+}
+
+func TestDownloadInOrderAndBounded(t *testing.T) {
+	f := newFixture(t)
+	want := data(64 * 100)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: want, ChunkSize: 100})
+	// Chunk 0 is the slowest: the others must wait for it, in memory, but
+	// no more than Concurrency of them.
+	f.srv.FailNext(1, anaplantest.Fault{Latency: 30 * time.Millisecond, Path: "GET " + modelPath + "/files/" + fileID + "/chunks/0"})
+	f.srv.SetLatency(time.Millisecond)
+	var buf bytes.Buffer
+	if _, err := f.m.Download(context.Background(), fileID, &buf, &anaplan.DownloadOptions{Concurrency: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatal("chunks were written out of order")
+	}
+	if m := f.calls.maxInFlight.Load(); m > 4 || m < 2 {
+		t.Errorf("%d chunk requests in flight at most, want 2 to 4", m)
+	}
+	if n := f.srv.Calls("GET " + modelPattern + "/files/{fileID}/chunks/{chunkID}"); n != 64 {
+		t.Errorf("%d chunk requests for 64 chunks", n)
+	}
+}
+
+func TestDownloadChunkFailingTwiceIsRetried(t *testing.T) {
+	f := newFixture(t)
+	want := data(1000)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: want, ChunkSize: 300})
+	chunk2 := "GET " + modelPath + "/files/" + fileID + "/chunks/2"
+	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusBadGateway, Path: chunk2})
+	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "0", Path: chunk2})
+	var buf bytes.Buffer
+	if _, err := f.m.Download(context.Background(), fileID, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Error("content differs")
+	}
+	if n := f.srv.Calls(chunk2); n != 3 {
+		t.Errorf("chunk 2 was fetched %d times, want 3", n)
+	}
+}
+
+type failingWriter struct{ after int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	w.after--
+	return len(p), nil
+}
+
+func TestDownloadFailures(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: data(1000), ChunkSize: 100})
+	ctx := context.Background()
+	t.Run("writer", func(t *testing.T) {
+		n, err := f.m.Download(ctx, fileID, &failingWriter{after: 2}, nil)
+		if err == nil || !strings.Contains(err.Error(), "disk full") || n != 200 {
+			t.Fatalf("Download = %d, %v; want 200 bytes and the writer's error", n, err)
+		}
+	})
+	t.Run("chunk refused", func(t *testing.T) {
+		f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusForbidden, Path: "GET " + modelPath + "/files/" + fileID + "/chunks/5"})
+		var buf bytes.Buffer
+		n, err := f.m.Download(ctx, fileID, &buf, nil)
+		var ae *anaplan.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 403 || n != 500 {
+			t.Fatalf("Download = %d, %v; want 500 bytes and a 403", n, err)
+		}
+	})
+	t.Run("unknown file", func(t *testing.T) {
+		_, err := f.m.Download(ctx, "NOPE", io.Discard, nil)
+		var ae *anaplan.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 404 {
+			t.Fatalf("error %v, want a 404", err)
+		}
+	})
+	t.Run("bad options", func(t *testing.T) {
+		if _, err := f.m.Download(ctx, fileID, io.Discard, &anaplan.DownloadOptions{Concurrency: -1}); err == nil {
+			t.Error("negative concurrency accepted")
+		}
+	})
+}
+
+func TestDownloadCancelled(t *testing.T) {
+	f := newFixture(t)
+	want := data(100 * 100)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: want, ChunkSize: 100})
+	f.srv.SetLatency(5 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var buf bytes.Buffer
+	n, err := f.m.Download(ctx, fileID, &buf, &anaplan.DownloadOptions{
+		Concurrency: 2,
+		Progress: func(p anaplan.Progress) {
+			if p.Chunks == 3 {
+				cancel()
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if n != 300 || !bytes.Equal(buf.Bytes(), want[:300]) {
+		t.Errorf("wrote %d bytes (returned %d), want the first 300", buf.Len(), n)
+	}
+	if c := f.srv.Calls("GET " + modelPattern + "/files/{fileID}/chunks/{chunkID}"); c > 6 {
+		t.Errorf("%d chunks fetched after cancelling at the third", c)
+	}
+}
+
+// TestTransfer8MiB moves 8 MiB each way with the default settings, the
+// bounded version of the benchmarks in api_files_bench_test.go.
+func TestTransfer8MiB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 16 MiB")
+	}
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Big.csv"})
+	want := randomData(8 << 20)
+	ctx := context.Background()
+	if _, err := f.m.Upload(ctx, fileID, opaqueReader{bytes.NewReader(want)}, &anaplan.UploadOptions{ChunkSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := f.m.Download(ctx, fileID, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatal("the downloaded content differs from the uploaded one")
+	}
+}
