@@ -67,9 +67,11 @@ func OAuthEndpoint(base string) oauth2.Endpoint {
 
 // ParseRegion parses a region name, ignoring case and surrounding space.
 func ParseRegion(s string) (Region, error) {
-	r := Region(strings.ToUpper(strings.TrimSpace(s)))
-	if slices.Contains(allRegions, r) {
-		return r, nil
+	t := strings.TrimSpace(s)
+	if len(t) == 3 && t[0] < 0x80 && t[1] < 0x80 && t[2] < 0x80 { // ASCII only: no look-alike letters
+		if r := Region(strings.ToUpper(t)); slices.Contains(allRegions, r) {
+			return r, nil
+		}
 	}
 	names := make([]string, len(allRegions))
 	for i, r := range allRegions {
