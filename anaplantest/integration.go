@@ -166,6 +166,7 @@ type uploadState struct {
 
 type taskState struct {
 	Task
+	seq       int // start order
 	ws, model string
 	created   time.Time
 	result    map[string]any // set on completion
@@ -365,13 +366,17 @@ func (s *Server) Tasks(workspaceID, modelID string) []Task {
 	in := s.integ()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	var out []Task
+	var ts []*taskState
 	for _, t := range in.tasks {
 		if t.ws == workspaceID && t.model == modelID {
-			out = append(out, t.Task)
+			ts = append(ts, t)
 		}
 	}
-	slices.SortFunc(out, func(a, b Task) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(ts, func(a, b *taskState) int { return a.seq - b.seq })
+	out := make([]Task, len(ts))
+	for i, t := range ts {
+		out[i] = t.Task
+	}
 	return out
 }
 
@@ -965,7 +970,8 @@ func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 		}
 		in.nextTask++
 		t := &taskState{
-			Task:    Task{ID: fmt.Sprintf("%08X%024X", in.nextTask, in.nextTask), Kind: kind, ActionID: id, Locale: body.LocaleName, State: "NOT_STARTED"},
+			Task:    Task{ID: strings.ToUpper(randomHex(16)), Kind: kind, ActionID: id, Locale: body.LocaleName, State: "NOT_STARTED"},
+			seq:     in.nextTask,
 			ws:      m.ws.ID,
 			model:   m.ID,
 			created: now,
@@ -1025,7 +1031,7 @@ func (s *Server) handleTaskList(kind string) http.HandlerFunc {
 				ts = append(ts, t)
 			}
 		}
-		slices.SortFunc(ts, func(a, b *taskState) int { return strings.Compare(a.ID, b.ID) })
+		slices.SortFunc(ts, func(a, b *taskState) int { return a.seq - b.seq })
 		items := make([]map[string]any, len(ts))
 		for i, t := range ts {
 			items[i] = map[string]any{"taskId": t.ID, "taskState": t.State, "creationTime": t.created.UnixMilli()}
