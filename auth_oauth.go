@@ -293,6 +293,8 @@ func (f *oauthFetcher) adoptStored(ctx context.Context) error {
 // persisted. A failed save keeps the tokens in memory and is retried later.
 func (f *oauthFetcher) persistAndHand(ctx context.Context) *Token {
 	if f.store != nil {
+		ctx, cancel := spendCtx(ctx) // what was spent is saved whoever cancels
+		defer cancel()
 		f.unsaved = nil
 		f.retrySave(ctx)
 	}
@@ -313,7 +315,20 @@ func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, f.hc)
 }
 
+// spendTimeout bounds a call that spends a single-use credential.
+const spendTimeout = time.Minute
+
+// spendCtx detaches a call that spends a single-use credential (a rotating
+// refresh token, an authorization code) from the caller's cancellation: once
+// the request is sent, its answer must be received and persisted whoever
+// cancels, or the rotated refresh token is lost with the grant.
+func spendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), spendTimeout)
+}
+
 func (f *oauthFetcher) refresh(ctx context.Context) error {
+	ctx, cancel := spendCtx(ctx)
+	defer cancel()
 	old := &oauth2.Token{RefreshToken: f.st.RefreshToken, Expiry: time.Unix(1, 0)}
 	t, err := f.oc.TokenSource(f.ctx(ctx), old).Token()
 	if err != nil {
@@ -328,6 +343,8 @@ func (f *oauthFetcher) exchangeVerifier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := spendCtx(ctx)
+	defer cancel()
 	t, err := f.oc.Exchange(f.ctx(ctx), code)
 	if err != nil {
 		return oauthError("exchanging OAuthVerifier for tokens (codes are single-use and expire within minutes: get a new one if it was used)", err)
@@ -386,8 +403,20 @@ func oauthError(what string, err error) error {
 		}
 		return fmt.Errorf("anaplan: %s: %w", what, ae)
 	}
-	return fmt.Errorf("anaplan: %s: %s", what, scrubURLError(err))
+	return fmt.Errorf("anaplan: %s: %w", what, scrubbed(err))
 }
+
+// scrubbedError shows an error without its URL's query, and keeps the chain
+// (errors.Is(err, context.Canceled) still holds).
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+func scrubbed(err error) error { return &scrubbedError{msg: scrubURLError(err), err: err} }
 
 // parseVerifier takes an authorization code, or the whole URL the browser
 // was redirected to, and returns the code and state.

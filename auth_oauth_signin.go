@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -102,9 +103,13 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		switch {
+		case q.Get("state") == "" && q.Get("code") == "" && q.Get("error") == "":
+			http.NotFound(w, r) // not an OAuth redirect (a browser's probe): keep waiting
 		case q.Get("state") != state:
-			page(w, http.StatusBadRequest, "Sign-in failed", "The answer did not carry the expected state. Start the sign-in again.")
-			send(result{err: errors.New("anaplan: the OAuth callback carried a wrong state parameter (a stale or forged redirect): sign in again")})
+			// A stale or forged redirect: refuse it, and keep waiting for the
+			// real one, so that a stray request cannot end the sign-in.
+			page(w, http.StatusBadRequest, "Sign-in failed", "The answer did not carry the expected state. Use the sign-in page that was just opened.")
+			f.logger.LogAttrs(r.Context(), slog.LevelWarn, "anaplan: refused an OAuth callback with a wrong state parameter")
 		case q.Get("error") != "":
 			page(w, http.StatusOK, "Sign-in refused", "Anaplan refused the sign-in. You may close this tab.")
 			send(result{err: fmt.Errorf("anaplan: the sign-in was refused: %w", &APIError{Code: q.Get("error"), Message: truncate(q.Get("error_description"), 300)})})
@@ -138,7 +143,9 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	if r.err != nil {
 		return nil, r.err
 	}
-	t, err := f.oc.Exchange(f.ctx(ctx), r.code, oauth2.VerifierOption(verifier))
+	xctx, cancel := spendCtx(ctx)
+	defer cancel()
+	t, err := f.oc.Exchange(f.ctx(xctx), r.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, oauthError("exchanging the authorization code", err)
 	}
@@ -167,7 +174,9 @@ func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	if st != "" && st != state {
 		return nil, errors.New("anaplan: the pasted URL carries a wrong state parameter (from an older sign-in?): sign in again")
 	}
-	t, err := f.oc.Exchange(f.ctx(ctx), code, oauth2.VerifierOption(verifier))
+	xctx, cancel := spendCtx(ctx)
+	defer cancel()
+	t, err := f.oc.Exchange(f.ctx(xctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, oauthError("exchanging the authorization code", err)
 	}

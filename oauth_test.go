@@ -262,10 +262,6 @@ func TestOAuthLoopbackFailures(t *testing.T) {
 		open func(ctx context.Context, u string) error
 		want string
 	}{
-		{"wrong state", func(ctx context.Context, u string) error {
-			go http.Get(f.callback + "?code=x&state=forged")
-			return nil
-		}, "state"},
 		{"refused", func(ctx context.Context, u string) error {
 			f.DenyNextAuthorization()
 			return f.browser(t, nil)(ctx, u)
@@ -281,6 +277,36 @@ func TestOAuthLoopbackFailures(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestOAuthLoopbackRefusesWrongStateAndKeepsWaiting(t *testing.T) {
+	f := newOAuthFake(t)
+	ctx := context.Background()
+	var forged, probe int
+	open := func(ctx context.Context, u string) error {
+		for _, q := range []struct {
+			path   string
+			status *int
+		}{{"?code=x&state=forged", &forged}, {"", &probe}} {
+			resp, err := http.Get(f.callback + q.path)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			*q.status = resp.StatusCode
+		}
+		return f.browser(t, nil)(ctx, u)
+	}
+	cfg := anaplan.OAuthConfig{ClientID: codeClientID, ClientSecret: codeSecret, CallbackURL: f.callback,
+		Initiate: anaplan.InitiateGetAndRefresh, OpenURL: open}
+	c, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(cfg), anaplan.WithSettingsStore(anaplan.NewMemoryStore()))...)
+	if err != nil {
+		t.Fatalf("a forged redirect ended the sign-in: %v", err)
+	}
+	c.Close(ctx)
+	if forged != http.StatusBadRequest || probe != http.StatusNotFound {
+		t.Fatalf("forged redirect answered %d, probe %d; want 400 and 404", forged, probe)
 	}
 }
 

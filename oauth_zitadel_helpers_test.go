@@ -1,11 +1,3 @@
-//go:build zitadel
-
-// The build constraint keeps these tests out of the default build until
-// go.mod and go.sum list the dependencies of zitadel/oidc's example OP
-// (go-chi, go-jose, securecookie, otel, ...): run `go mod tidy`, then drop
-// the constraint from both oauth_zitadel files. Until then:
-// go test -tags zitadel -race -run Zitadel .
-
 package anaplan_test
 
 // A real, third-party OpenID provider for the OAuth tests: the example OP

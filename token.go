@@ -315,6 +315,9 @@ func (c *tokenCache) prime(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err // what the fetch spent is persisted; New was cancelled all the same
+	}
 	if tok == nil || tok.Value == "" {
 		return errors.New("anaplan: token source returned an empty token")
 	}
