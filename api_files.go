@@ -48,7 +48,8 @@ type UploadOptions struct {
 	// Progress.TotalBytes. Zero means unknown.
 	Size int64
 	// Progress, when set, is called after each chunk is acknowledged, from
-	// one goroutine at a time. It must not block for long.
+	// one goroutine at a time; the last call has the totals (Chunks ==
+	// TotalChunks). It must not block for long.
 	Progress func(Progress)
 }
 
@@ -224,6 +225,11 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 	}
 	up.mu.Lock()
 	up.progress.TotalChunks, up.progress.TotalBytes = chunks, read
+	if chunks > 0 && up.progress.Chunks == chunks && up.opts.Progress != nil {
+		// Every chunk was acknowledged before the end of the data was seen:
+		// report the totals once more.
+		up.opts.Progress(up.progress)
+	}
 	up.mu.Unlock()
 	wg.Wait()
 	if firstErr == nil && parent.Err() != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -331,4 +333,76 @@ func FuzzTaskAnswer(f *testing.F) {
 			_ = err.Error()
 		}
 	})
+}
+
+// exampleClient signs in to a fake Anaplan holding a model with a file, an
+// import reading it and an export.
+func exampleClient() (*anaplantest.Server, *anaplan.Client, error) {
+	srv := anaplantest.NewServer()
+	srv.AddUser("ada@example.com", "secret")
+	srv.AddFile("WS", "MODEL", anaplantest.File{ID: "113000000001", Name: "Sales.csv"})
+	srv.AddImport("WS", "MODEL", anaplantest.Import{ID: "112000000001", Name: "Load sales", FileID: "113000000001"})
+	srv.AddExport("WS", "MODEL", anaplantest.Export{ID: "116000000001", Name: "Revenue.csv", Content: []byte("North,5600\nSouth,4300\n")})
+	c, err := anaplan.New(context.Background(),
+		anaplan.WithEndpoints(srv.Endpoints()),
+		anaplan.WithHTTPClient(srv.Client()),
+		anaplan.WithBasic("ada@example.com", "secret"))
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, c, nil
+}
+
+func ExampleModelHandle_UploadAndImport() {
+	srv, c, err := exampleClient()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	defer c.Close(ctx)
+
+	m := c.Model("WS", "MODEL")
+	csv := strings.NewReader("Region,Units\nNorth,120\nSouth,95\n")
+	// An empty file ID means the import's own source file.
+	res, err := m.UploadAndImport(ctx, "", csv, "112000000001", nil)
+	var te *anaplan.TaskError
+	switch {
+	case errors.As(err, &te):
+		// The import ran and failed: its failure dumps say why.
+		for _, d := range res.Dumps() {
+			_, _ = m.Dump(ctx, d, os.Stdout)
+		}
+	case err != nil:
+		fmt.Println(err)
+	default:
+		fmt.Println(res.Message())
+	}
+	// Output:
+	// Load sales: 3 lines read
+}
+
+func ExampleModelHandle_ExportAndDownload() {
+	srv, c, err := exampleClient()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	defer c.Close(ctx)
+
+	var out bytes.Buffer // or an *os.File
+	_, n, err := c.Model("WS", "MODEL").ExportAndDownload(ctx, "116000000001", &out, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%d bytes:\n%s", n, out.String())
+	// Output:
+	// 22 bytes:
+	// North,5600
+	// South,4300
 }
