@@ -49,6 +49,11 @@ type Client struct {
 // New assembles the options, signs in, and returns a Client. Bad
 // credentials, bad options and unreachable hosts fail here, with an error
 // that says what to fix.
+//
+// Cancelling ctx stops the sign-in, with one exception: a request that
+// spends a single-use OAuth credential (a rotating refresh token, a code) is
+// allowed to finish (at most a minute) and its answer is persisted, so that
+// no grant is lost; New then returns the context's error.
 func New(ctx context.Context, opts ...Option) (*Client, error) {
 	cfg := &config{retry: defaultRetryPolicy, sleep: sleepCtx}
 	for _, o := range opts {
@@ -138,9 +143,10 @@ func (c *Client) TokenSource() TokenSource { return c.cache }
 // Endpoints returns the hosts the client talks to.
 func (c *Client) Endpoints() Endpoints { return c.endpoints }
 
-// Close ends the client. For Basic and Certificate it logs the session out;
-// for OAuth it persists what it holds and revokes nothing. Calls after the
-// first return the first call's result.
+// Close ends the client. It waits for a token refresh under way, then, for
+// Basic and Certificate, logs the session out; for OAuth it persists what it
+// holds and revokes nothing, so the next process reuses those tokens. Calls
+// after the first return the first call's result.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() { c.closeErr = c.cache.close(ctx) })
 	return c.closeErr
