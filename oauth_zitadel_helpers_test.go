@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -108,7 +107,7 @@ func startZitadelOP(t *testing.T) *zitadelOP {
 		srv:      srv,
 		issuer:   issuer,
 		username: "test-user@127.0.0.1",
-		callback: "http://" + zitadelFreeAddr(t) + "/callback",
+		callback: "http://" + freeLoopbackAddr(t) + "/callback",
 	}
 	web := storage.WebClient(zitadelWebClientID, zitadelWebSecret, o.callback)
 	device := storage.NativeClient(zitadelDeviceClientID)
@@ -627,16 +626,6 @@ func (c *zitadelClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // Set moves the clock so that it reads t now.
 func (c *zitadelClock) Set(t time.Time) { c.off.Store(int64(time.Until(t))) }
-
-func zitadelFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // zitadelNoSecrets fails when err's message holds any of the secrets.
 func zitadelNoSecrets(t *testing.T, err error, secrets ...string) {

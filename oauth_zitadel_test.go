@@ -677,7 +677,6 @@ func TestZitadelRefreshInterruptedAfterRotation(t *testing.T) {
 	}
 }
 
-
 // FuzzZitadelParseForm: the tests' HTML form reader never panics, and only
 // ever submits to the page's own origin.
 func FuzzZitadelParseForm(f *testing.F) {
