@@ -391,3 +391,32 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestThousandGoroutinesAtExpiryOneSignIn(t *testing.T) {
+	srv := newFake(t)
+	ctx := context.Background()
+	c, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, basicPassword))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	srv.Advance(time.Hour) // expired: no refresh possible, a new sign-in
+	srv.SetLatency(20 * time.Millisecond)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, err := c.Token(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if a, r := srv.Calls("POST /token/authenticate"), srv.Calls("POST /token/refresh"); a != 2 || r != 0 {
+		t.Fatalf("authenticate %d, refresh %d: want exactly one new sign-in for 1000 goroutines", a, r)
+	}
+}
