@@ -81,7 +81,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 
-	base := http.DefaultTransport
+	base := defaultTransport
 	var timeout time.Duration
 	var checkRedirect func(*http.Request, []*http.Request) error
 	if cfg.hc != nil {
@@ -120,6 +120,16 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
+
+// defaultTransport is http.DefaultTransport with more idle connections per
+// host (the default keeps 2): chunked transfers keep several requests to one
+// host in flight, and should not reconnect every round. Shared by every
+// Client that is not given its own, like http.DefaultTransport.
+var defaultTransport = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	return t
+}()
 
 // noRedirect keeps the sign-in calls from following redirects: the
 // authentication service does not redirect, and a redirect elsewhere must

@@ -392,6 +392,9 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 	p := Progress{TotalBytes: -1, TotalChunks: len(ids)}
 	var written int64
 	for i := range ids {
+		if err := ctx.Err(); err != nil { // a chunk already fetched is not written after cancellation
+			return written, err
+		}
 		var res chunkResult
 		select {
 		case res = <-results[i]:

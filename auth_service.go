@@ -120,7 +120,7 @@ func (a *authService) close(ctx context.Context, cur *Token) error {
 	req.Header.Set("Authorization", TokenTypeAnaplan+" "+cur.Value)
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("anaplan: logout: %s", scrubURLError(err))
+		return fmt.Errorf("anaplan: logout: %w", scrubbed(err))
 	}
 	if err := CheckResponse(resp); err != nil {
 		var ae *APIError
@@ -136,7 +136,7 @@ func (a *authService) close(ctx context.Context, cur *Token) error {
 func (a *authService) call(req *http.Request) (*Token, error) {
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return nil, errors.New("anaplan: " + scrubURLError(err))
+		return nil, scrubbed(err)
 	}
 	if err := CheckResponse(resp); err != nil {
 		return nil, err

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"weak"
 )
 
 // This file is the Integration API beyond /2/0/users/me: workspaces, models,
@@ -127,8 +125,7 @@ type Task struct {
 	Polls    int    // status requests answered so far
 }
 
-// integration is the Integration API's state. It lives outside Server (in
-// a registry keyed weakly by the Server) and holds no reference to it.
+// integration is the Integration API's state, with its own lock.
 type integration struct {
 	mu         sync.Mutex
 	maxPage    int
@@ -172,14 +169,9 @@ type taskState struct {
 	result    map[string]any // set on completion
 }
 
-var integrations sync.Map // weak.Pointer[Server] -> *integration
-
 // registerIntegration adds the Integration API routes beyond /2/0/users/me.
 func (s *Server) registerIntegration(mux *http.ServeMux) {
-	in := &integration{maxPage: MaxPageSize, tasks: map[string]*taskState{}}
-	key := weak.Make(s)
-	integrations.Store(key, in)
-	runtime.AddCleanup(s, func(k weak.Pointer[Server]) { integrations.Delete(k) }, key)
+	s.integration = &integration{maxPage: MaxPageSize, tasks: map[string]*taskState{}}
 
 	const m = "/2/0/workspaces/{workspaceID}/models/{modelID}"
 	routes := map[string]http.HandlerFunc{
@@ -214,10 +206,7 @@ func (s *Server) registerIntegration(mux *http.ServeMux) {
 }
 
 // integ returns the server's Integration API state.
-func (s *Server) integ() *integration {
-	v, _ := integrations.Load(weak.Make(s))
-	return v.(*integration)
-}
+func (s *Server) integ() *integration { return s.integration }
 
 // ---- helpers for tests
 

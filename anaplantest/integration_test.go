@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -419,25 +418,4 @@ func TestIntegrationTasks(t *testing.T) {
 			t.Error("SetTaskBehaviour of nothing reported success")
 		}
 	})
-}
-
-func TestIntegrationStateIsReleased(t *testing.T) {
-	count := func() int {
-		n := 0
-		integrations.Range(func(any, any) bool { n++; return true })
-		return n
-	}
-	before := count()
-	func() {
-		s := NewServer()
-		s.AddFile("WS", "M", File{ID: "F", Content: make([]byte, 1<<20)})
-		s.Close()
-	}()
-	for i := 0; i < 100 && count() > before; i++ {
-		runtime.GC()
-		runtime.Gosched()
-	}
-	if n := count(); n > before {
-		t.Errorf("%d servers' state still registered after their server was dropped, want %d", n, before)
-	}
 }

@@ -169,6 +169,8 @@ type Server struct {
 	sessions   map[string]*session        // by token value
 	nonces     map[string]bool            // used certificate nonces
 	oauth      oauthState
+
+	integration *integration // the Integration API's state (integration.go)
 }
 
 // NewServer starts a fake Anaplan on https://127.0.0.1:<port>. Call Close
@@ -214,6 +216,9 @@ func NewServer(opts ...Option) *Server {
 	// not noise on stderr.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.StartTLS()
+	if t, ok := s.srv.Client().Transport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = 16 // chunked transfers keep several requests in flight
+	}
 	return s
 }
 
