@@ -420,3 +420,61 @@ func TestThousandGoroutinesAtExpiryOneSignIn(t *testing.T) {
 		t.Fatalf("authenticate %d, refresh %d: want exactly one new sign-in for 1000 goroutines", a, r)
 	}
 }
+
+func TestUserAgentAndHTTPClientTimeout(t *testing.T) {
+	var mu sync.Mutex
+	var uas []string
+	slow := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		uas = append(uas, r.Header.Get("User-Agent"))
+		mu.Unlock()
+		if r.URL.Path == "/2/0/slow" {
+			select {
+			case <-slow:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(slow)
+	ctx := context.Background()
+	ts := anaplan.TokenSourceFunc(func(context.Context) (*anaplan.Token, error) { return &anaplan.Token{Value: "v"}, nil })
+	ep := anaplan.WithEndpoints(anaplan.Endpoints{Auth: srv.URL, API: srv.URL + "/2/0"})
+
+	c, err := anaplan.New(ctx, anaplan.WithTokenSource(ts), ep, anaplan.WithUserAgent("my-job/2.0"),
+		anaplan.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.HTTPClient().Get(srv.URL + "/2/0/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/2/0/x", nil)
+	req.Header.Set("User-Agent", "caller-set")
+	resp, err = c.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	if len(uas) != 2 || uas[0] != "my-job/2.0" || uas[1] != "caller-set" {
+		t.Fatalf("User-Agents %q", uas)
+	}
+	mu.Unlock()
+	// The given client's Timeout is kept...
+	start := time.Now()
+	if _, err := c.HTTPClient().Get(srv.URL + "/2/0/slow"); err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("Timeout not kept: %v after %v", err, time.Since(start))
+	}
+	// ...and a later WithTimeout overrides it.
+	c2, _ := anaplan.New(ctx, anaplan.WithTokenSource(ts), ep, anaplan.WithHTTPClient(&http.Client{Timeout: time.Hour}), anaplan.WithTimeout(50*time.Millisecond))
+	if c2.HTTPClient().Timeout != 50*time.Millisecond {
+		t.Fatalf("WithTimeout: %v", c2.HTTPClient().Timeout)
+	}
+	if _, err := anaplan.New(ctx, anaplan.WithTokenSource(ts), anaplan.WithTimeout(-time.Second)); err == nil {
+		t.Fatal("negative timeout accepted")
+	}
+}

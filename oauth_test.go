@@ -408,14 +408,48 @@ func TestOAuthSaveFailureKeepsTokens(t *testing.T) {
 	if code, _ := whoami(t, c); code != 200 || f.GrantRevocations() != 0 {
 		t.Fatalf("users/me %d, revocations %d", code, f.GrantRevocations())
 	}
-	if err := c.Close(ctx); err == nil || !strings.Contains(err.Error(), "vault is sealed") {
+	if s, err := store.SettingsStore.Load(ctx); err == nil {
+		t.Fatalf("nothing should be stored yet: %v", s)
+	}
+	// The store works again: the next refresh first saves what the client
+	// holds, then refreshes with it and saves the result.
+	store.fail.Store(false)
+	f.Advance(40 * time.Minute)
+	if code, _ := whoami(t, c); code != 200 || f.GrantRevocations() != 0 {
+		t.Fatalf("after recovery: users/me %d, revocations %d", code, f.GrantRevocations())
+	}
+	tok, _ := c.Token(ctx)
+	if s, err := store.Load(ctx); err != nil || s.AccessToken != tok.Value {
+		t.Fatalf("the recovered store does not hold the tokens in use: %v %v", s, err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close after a successful save: %v", err)
+	}
+
+	// A client whose save never succeeds reports it from Close.
+	_, refresh2, _ := f.IssueOAuthTokens(codeClientID, oauthUser)
+	sealed := &failingStore{SettingsStore: anaplan.NewMemoryStore()}
+	sealed.fail.Store(true)
+	cfg3 := cfg
+	cfg3.RefreshToken = refresh2
+	c3, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(cfg3), anaplan.WithSettingsStore(sealed))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c3.Close(ctx); err == nil || !strings.Contains(err.Error(), "vault is sealed") {
 		t.Fatalf("Close must report the failed save: %v", err)
 	}
-	// Once the store works again, Close saves what the client holds.
+	// The configuration's refresh token was rotated away long ago: a new
+	// client uses what the store holds, and spends nothing twice.
 	c2, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(cfg), anaplan.WithSettingsStore(store))...)
-	if err == nil {
-		c2.Close(ctx)
-		t.Fatal("the original refresh token was rotated away; reusing it must fail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Close(ctx)
+	for rt, n := range f.RefreshTokenUses() {
+		if n != 1 {
+			t.Fatalf("refresh token %.6s… used %d times", rt, n)
+		}
 	}
 }
 
