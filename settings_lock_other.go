@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package anaplan
 
@@ -9,9 +9,8 @@ import (
 	"os"
 )
 
-// checkSettingsDir checks that dir is a directory. Unix permission bits mean
-// nothing here (Windows reports 0777 for every writable directory), so
-// access control is left to the system's ACLs.
+// checkSettingsDir checks only that dir is a directory: on these systems
+// (Plan 9, js, wasip1) permissions are left to the system, unchecked.
 func checkSettingsDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {

@@ -273,10 +273,10 @@ func decodeSettingsFile(data []byte, aead cipher.AEAD) (*Settings, error) {
 // never changes or removes such a file.
 //
 // Lock takes an exclusive lock on the sibling file path+".lock" (flock(2) on
-// Unix), which excludes other processes as well as other FileStore values
-// and goroutines of this process using the same path. The lock file is left
-// in place. On systems other than Unix, Lock excludes only users of the path
-// within this process.
+// Unix, LockFileEx on Windows), which excludes other processes as well as
+// other FileStore values and goroutines of this process using the same path.
+// The lock file is left in place. On other systems (Plan 9, js, wasip1), Lock
+// excludes only users of the path within this process.
 //
 // String, GoString and LogValue show the path, never the key. A FileStore is
 // safe for concurrent use.

@@ -1,0 +1,101 @@
+//go:build windows
+
+package anaplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// checkSettingsDir checks that dir is a directory. Unix permission bits mean
+// nothing on Windows (it reports 0777 for every writable directory), so
+// access control is left to the directory's ACLs.
+func checkSettingsDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("anaplan: settings directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
+	}
+	return nil
+}
+
+// checkSettingsFileMode accepts any mode: see checkSettingsDir.
+func checkSettingsFileMode(string, fs.FileInfo) error { return nil }
+
+// syncSettingsDir is a no-op: Windows cannot flush a directory handle.
+func syncSettingsDir(string) error { return nil }
+
+// Polling bounds of lockSettingsFile while another process holds the lock.
+const (
+	lockPollMin = time.Millisecond
+	lockPollMax = 50 * time.Millisecond
+)
+
+// lockAllBytes is the length (low and high halves) of the byte range
+// lockSettingsFile locks: the whole file, however long it grows.
+const lockAllBytes = ^uint32(0)
+
+// lockSettingsFile takes an exclusive LockFileEx lock on path (created when
+// missing), waiting under ctx. The lock belongs to the file handle, so two
+// lockSettingsFile calls in one process exclude each other as two processes
+// do. Windows releases the lock when the process exits, so a crash leaves no
+// stale lock.
+func lockSettingsFile(ctx context.Context, path string) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	try := func() error {
+		var lerr error
+		if err := rc.Control(func(fd uintptr) {
+			lerr = windows.LockFileEx(windows.Handle(fd),
+				windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY,
+				0, lockAllBytes, lockAllBytes, new(windows.Overlapped))
+		}); err != nil {
+			return err
+		}
+		return lerr
+	}
+	delay := lockPollMin
+	for {
+		err := try()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+			f.Close()
+			return nil, fmt.Errorf("LockFileEx: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, lockPollMax)
+	}
+	return func() {
+		_ = rc.Control(func(fd uintptr) {
+			_ = windows.UnlockFileEx(windows.Handle(fd), 0, lockAllBytes, lockAllBytes, new(windows.Overlapped))
+		})
+		f.Close() // also releases the lock, though not necessarily at once
+	}, nil
+}
+
+// settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
+const settingsLockCrossProcess = true
