@@ -201,7 +201,7 @@ func TestUploadFailures(t *testing.T) {
 		}
 	})
 	t.Run("bad options", func(t *testing.T) {
-		for _, o := range []anaplan.UploadOptions{{ChunkSize: -1}, {ChunkSize: 2 << 30}, {Concurrency: -2}} {
+		for _, o := range []anaplan.UploadOptions{{ChunkSize: -1}, {ChunkSize: 1<<30 + 1}, {Concurrency: -2}} {
 			if _, err := f.m.Upload(ctx, fileID, strings.NewReader("x"), &o); err == nil {
 				t.Errorf("%+v accepted", o)
 			}
