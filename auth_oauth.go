@@ -212,10 +212,19 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 		if f.cfg.Initiate != InitiateGetAndRefresh {
 			return nil, fmt.Errorf("%w: the refresh token was refused, and InitiateOAuth=%s never prompts: sign in again with InitiateOAuth=GETANDREFRESH (for example `anaplan login`): %w", ErrInteractionRequired, f.cfg.Initiate, err)
 		}
+		if prev != nil {
+			return nil, fmt.Errorf("anaplan: the OAuth refresh token was refused; the person is asked to sign in again once the current token expires: %w", err)
+		}
 		f.logger.LogAttrs(ctx, slog.LevelInfo, "anaplan: the OAuth refresh token was refused; signing in again", slog.String("error", err.Error()))
 	}
 	if f.cfg.Initiate != InitiateGetAndRefresh {
 		return nil, fmt.Errorf("%w: no usable OAuth token or refresh token, and InitiateOAuth=%s never prompts: sign in once with InitiateOAuth=GETANDREFRESH (for example `anaplan login`) to create the settings, or pass OAuthVerifier", ErrInteractionRequired, f.cfg.Initiate)
+	}
+	if prev != nil {
+		// An early refresh runs in the background while the current token is
+		// still served: never prompt from there. The person is asked when
+		// no usable token is left, by a caller that waits for it.
+		return nil, errors.New("anaplan: no OAuth refresh token to renew the current token with; the person is asked to sign in once it expires")
 	}
 	if err := f.signIn(ctx); err != nil {
 		return nil, err
@@ -277,9 +286,8 @@ func (f *oauthFetcher) adoptStored(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("anaplan: reading the OAuth settings: %w", err)
 	case s.ClientID != "" && f.cfg.ClientID != "" && s.ClientID != f.cfg.ClientID:
-		f.logger.LogAttrs(ctx, slog.LevelWarn, "anaplan: the stored OAuth settings belong to another client; not using them",
-			slog.String("stored_client_id", s.ClientID), slog.String("client_id", f.cfg.ClientID))
-		return nil
+		// Neither used nor overwritten: they are another client's grant.
+		return fmt.Errorf("anaplan: the OAuth settings store holds the tokens of client %q, not of %q: give each OAuth client its own OAuthSettingsLocation (or SettingsStore)", s.ClientID, f.cfg.ClientID)
 	}
 	if s.AccessToken != "" || s.RefreshToken != "" {
 		f.st = *s

@@ -51,23 +51,30 @@ func newCertificateService(cert *x509.Certificate, key crypto.Signer, format str
 		hint:   "check that the certificate is CA-issued, registered with the Anaplan tenant for this user and in date, and that the private key belongs to it",
 	}
 	a.authorize = func(req *http.Request) error {
-		body, err := certAuthBody(key, a.now(), rand.Reader, format)
+		// Every attempt, retries included, signs a fresh nonce: a nonce is
+		// single-use, and the first attempt may have reached the server.
+		sign := func() ([]byte, error) { return certAuthBody(key, a.now(), rand.Reader, format) }
+		body, err := sign()
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Authorization", header)
 		req.Header.Set("Content-Type", "application/json")
-		setBody(req, body)
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) {
+			b, err := sign()
+			if err != nil {
+				return nil, err
+			}
+			if len(b) != len(body) { // the length is fixed by the key size
+				return nil, errors.New("anaplan: the signed sign-in request changed length between attempts")
+			}
+			return io.NopCloser(bytes.NewReader(b)), nil
+		}
 		return nil
 	}
 	return a
-}
-
-// setBody gives req a body that can be sent again on a retry.
-func setBody(req *http.Request, body []byte) {
-	req.ContentLength = int64(len(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	req.Body, _ = req.GetBody()
 }
 
 func (a *authService) fetch(ctx context.Context, prev *Token) (*Token, error) {
@@ -146,7 +153,11 @@ func (a *authService) call(req *http.Request) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("anaplan: reading the authentication answer: %w", err)
 	}
-	return decodeAuthResponse(body, a.now())
+	var serverNow time.Time
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		serverNow = d
+	}
+	return decodeAuthResponse(body, a.now(), serverNow)
 }
 
 // authResponse is the authentication service's success envelope.
@@ -162,8 +173,11 @@ type authResponse struct {
 }
 
 // decodeAuthResponse reads the envelope of authenticate and refresh answers.
-// expiresAt is Unix epoch milliseconds.
-func decodeAuthResponse(body []byte, now time.Time) (*Token, error) {
+// expiresAt is Unix epoch milliseconds on the server's clock; the token's
+// Expiry is placed on ours (now), using the answer's Date (serverNow, zero
+// when absent) to measure what is left, so that a local clock that runs
+// ahead or behind does not make every token look expired or immortal.
+func decodeAuthResponse(body []byte, now, serverNow time.Time) (*Token, error) {
 	var r authResponse
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -182,9 +196,23 @@ func decodeAuthResponse(body []byte, now time.Time) (*Token, error) {
 		if err != nil || ms <= 0 || ms > 1e15 {
 			return nil, errors.New("anaplan: the authentication service's answer has an invalid tokenInfo.expiresAt")
 		}
-		tok.Expiry = time.UnixMilli(int64(ms))
+		tok.Expiry = localExpiry(time.UnixMilli(int64(ms)), now, serverNow)
 	} else {
 		tok.Expiry = now.Add(anaplanTokenLifetime)
 	}
 	return tok, nil
+}
+
+// localExpiry places a server-clock expiry on the local clock.
+func localExpiry(expiresAt, now, serverNow time.Time) time.Time {
+	if !serverNow.IsZero() {
+		// Date has whole seconds: what is left is known to within one.
+		left := expiresAt.Sub(serverNow) - time.Second
+		return now.Add(min(max(left, 0), 24*time.Hour))
+	}
+	// No Date: trust expiresAt unless the clocks plainly disagree.
+	if left := expiresAt.Sub(now); left <= 0 || left > 24*time.Hour {
+		return now.Add(anaplanTokenLifetime)
+	}
+	return expiresAt
 }

@@ -262,7 +262,9 @@ func oauthFromProperties(m map[string]string) (OAuthConfig, SettingsStore, error
 		key = b
 	}
 	loc, ok := m["OAuthSettingsLocation"]
-	if !ok && cfg.Initiate == InitiateOff {
+	if !ok && key == nil {
+		// Nothing said about storage: an earlier WithSettingsStore stands,
+		// else WithOAuth's default (none with OFF, the default file otherwise).
 		return cfg, nil, nil
 	}
 	store, err := settingsStoreAt(loc, cfg, key)

@@ -1,6 +1,7 @@
 package anaplan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func FuzzDecodeAuthResponse(f *testing.F) {
 	}
 	now := time.Unix(1e9, 0)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tok, err := decodeAuthResponse(b, now)
+		tok, err := decodeAuthResponse(b, now, time.Time{})
 		if (tok == nil) == (err == nil) {
 			t.Fatalf("token %v and error %v", tok, err)
 		}
@@ -37,16 +38,29 @@ func FuzzDecodeAuthResponse(f *testing.F) {
 
 func TestDecodeAuthResponse(t *testing.T) {
 	now := time.Unix(1e9, 0)
-	tok, err := decodeAuthResponse([]byte(`{"status":"SUCCESS","tokenInfo":{"tokenValue":"tv","expiresAt":1571088565713,"unknown":1},"refreshToken":"x"}`), now)
-	if err != nil || tok.Value != "tv" || !tok.Expiry.Equal(time.UnixMilli(1571088565713)) {
+	exp := now.Add(35 * time.Minute)
+	body := []byte(fmt.Sprintf(`{"status":"SUCCESS","tokenInfo":{"tokenValue":"tv","expiresAt":%d,"unknown":1},"refreshToken":"x"}`, exp.UnixMilli()))
+	tok, err := decodeAuthResponse(body, now, time.Time{})
+	if err != nil || tok.Value != "tv" || !tok.Expiry.Equal(exp) {
 		t.Fatalf("%v %v", tok, err)
 	}
-	tok, err = decodeAuthResponse([]byte(`{"status":"SUCCESS","tokenInfo":{"tokenValue":"tv"}}`), now)
+	// The server's clock is an hour behind ours: its Date says so, and the
+	// 35 minutes left are placed on our clock.
+	tok, err = decodeAuthResponse(body, now.Add(time.Hour), now)
+	if err != nil || !tok.Expiry.Equal(now.Add(time.Hour+35*time.Minute-time.Second)) {
+		t.Fatalf("skewed clocks: %v %v", tok, err)
+	}
+	// No Date, and an expiresAt already past on our clock: assume 35 minutes.
+	tok, err = decodeAuthResponse(body, now.Add(time.Hour), time.Time{})
+	if err != nil || !tok.Expiry.Equal(now.Add(time.Hour+35*time.Minute)) {
+		t.Fatalf("no Date: %v %v", tok, err)
+	}
+	tok, err = decodeAuthResponse([]byte(`{"status":"SUCCESS","tokenInfo":{"tokenValue":"tv"}}`), now, time.Time{})
 	if err != nil || !tok.Expiry.Equal(now.Add(35*time.Minute)) {
 		t.Fatalf("no expiresAt: %v %v", tok, err)
 	}
 	for _, bad := range []string{`{"status":"FAILURE_BAD_HEADER","statusMessage":"m"}`, `{"status":"SUCCESS"}`, `nope`, `{"tokenInfo":{"tokenValue":"tv","expiresAt":-5}}`} {
-		if _, err := decodeAuthResponse([]byte(bad), now); err == nil {
+		if _, err := decodeAuthResponse([]byte(bad), now, time.Time{}); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}

@@ -497,15 +497,33 @@ func TestOAuthSharedStoreOneRefreshPerExpiry(t *testing.T) {
 	}
 }
 
-func TestOAuthStoredSettingsOfAnotherClientIgnored(t *testing.T) {
+func TestOAuthStoredSettingsOfAnotherClientRefused(t *testing.T) {
 	f := newOAuthFake(t)
 	ctx := context.Background()
 	store := anaplan.NewMemoryStore()
 	access, refresh, exp := f.IssueOAuthTokens(codeClientID, oauthUser)
 	store.Save(ctx, &anaplan.Settings{AccessToken: access, RefreshToken: refresh, Expiry: exp, ClientID: "someone-else"})
-	cfg := anaplan.OAuthConfig{ClientID: codeClientID, ClientSecret: codeSecret, Initiate: anaplan.InitiateRefresh}
-	if _, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(cfg), anaplan.WithSettingsStore(store))...); !errors.Is(err, anaplan.ErrInteractionRequired) {
-		t.Fatalf("another client's tokens were used: %v", err)
+	cfg := anaplan.OAuthConfig{ClientID: codeClientID, ClientSecret: codeSecret, Initiate: anaplan.InitiateRefresh, RefreshToken: refresh}
+	_, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(cfg), anaplan.WithSettingsStore(store))...)
+	if err == nil || !strings.Contains(err.Error(), "someone-else") || !strings.Contains(err.Error(), "OAuthSettingsLocation") {
+		t.Fatalf("another client's settings: %v", err)
+	}
+	// Neither used nor overwritten.
+	if s, _ := store.Load(ctx); s.ClientID != "someone-else" || s.AccessToken != access || f.tokenCalls() != 0 {
+		t.Fatalf("another client's settings were touched: %v, %d token calls", s, f.tokenCalls())
+	}
+
+	// A connection string that says nothing about storage keeps an earlier
+	// WithSettingsStore.
+	own := anaplan.NewMemoryStore()
+	c, err := anaplan.New(ctx, f.options(anaplan.WithSettingsStore(own), anaplan.FromConnectionString(
+		"AuthScheme=OAuth;InitiateOAuth=REFRESH;OAuthClientId="+codeClientID+";OAuthClientSecret="+codeSecret+";OAuthRefreshToken="+refresh))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	if s, err := own.Load(ctx); err != nil || s.ClientID != codeClientID {
+		t.Fatalf("the earlier WithSettingsStore was replaced: %v %v", s, err)
 	}
 }
 

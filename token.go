@@ -199,6 +199,9 @@ func (c *tokenCache) fetchWait(ctx context.Context, seen *entry) (*entry, error)
 
 // fetchShared runs inside the singleflight: at most one at a time.
 func (c *tokenCache) fetchShared(ctx context.Context, seen *entry) (*entry, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
 	now := c.now()
 	cur := c.cur.Load()
 	if cur != nil && cur != seen && cur.fresh(now) {
@@ -223,10 +226,10 @@ func (c *tokenCache) fetchShared(ctx context.Context, seen *entry) (*entry, erro
 		return nil, errors.New("anaplan: token source returned an empty token")
 	}
 	ne := c.newEntry(tok, c.now())
+	c.cur.Store(ne) // even when closing: close logs out what the fetch obtained
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	c.cur.Store(ne)
 	return ne, nil
 }
 
@@ -278,11 +281,19 @@ func (c *tokenCache) invalidate(tok *Token) bool {
 	return c.cur.CompareAndSwap(e, nil)
 }
 
-// close stops the cache: waits for background refreshes, then lets the
-// fetcher end its session. Calls after the first return nil.
+// close stops the cache: no new fetch starts, the one under way (a refresh
+// whose answer carries the session's new token) is waited for under ctx and
+// aborted only when ctx ends, then the fetcher ends its session with the
+// token the cache holds. Calls after the first return nil.
 func (c *tokenCache) close(ctx context.Context) error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	// Joining the flight waits for the fetch under way; with none, this
+	// returns at once.
+	select {
+	case <-c.sf.DoChan("", func() (any, error) { return nil, ErrClosed }):
+	case <-ctx.Done():
 	}
 	c.cancel()
 	c.bg.Wait()

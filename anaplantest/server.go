@@ -355,6 +355,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	exact := r.Method + " " + r.URL.Path
 
 	s.mu.Lock()
+	// Date comes from the fake's clock, as a real server's comes from its
+	// own: clients that place expiresAt on their clock read it.
+	w.Header().Set("Date", s.now.UTC().Format(http.TimeFormat))
 	s.total++
 	s.calls[exact]++
 	if pattern != "" && pattern != exact {
