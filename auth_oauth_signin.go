@@ -214,6 +214,9 @@ func openBrowser(ctx context.Context, u string) error {
 	return nil
 }
 
+// promptTerminal reads one line from standard input. When ctx ends first it
+// returns at once, but the read cannot be interrupted: it takes the next line
+// typed, which the program then does not see.
 func promptTerminal(ctx context.Context, msg string) (string, error) {
 	fmt.Fprint(os.Stderr, msg)
 	line := make(chan string, 1)

@@ -84,6 +84,11 @@ func (a *authService) fetch(ctx context.Context, prev *Token) (*Token, error) {
 			return tok, nil
 		}
 		a.logger.LogAttrs(ctx, slog.LevelDebug, "anaplan: token refresh failed; signing in again", slog.String("error", err.Error()))
+		tok, err = a.authenticate(ctx)
+		if err == nil {
+			_ = a.close(ctx, prev) // best effort: leave no second session behind
+		}
+		return tok, err
 	}
 	return a.authenticate(ctx)
 }

@@ -237,6 +237,10 @@ func TestRefreshFailureFallsBackToSignIn(t *testing.T) {
 	if r, a := srv.Calls("POST /token/refresh"), srv.Calls("POST /token/authenticate"); r != 1 || a != 2 {
 		t.Fatalf("refresh %d, authenticate %d; want 1 and 2", r, a)
 	}
+	// The old session is logged out rather than left behind.
+	if n := srv.Calls("POST /token/logout"); n != 1 {
+		t.Fatalf("logout called %d times, want 1 for the replaced session", n)
+	}
 }
 
 func TestRejectedTokenRetriedOnce(t *testing.T) {
