@@ -167,6 +167,27 @@ type taskState struct {
 	ws, model string
 	created   time.Time
 	result    map[string]any // set on completion
+
+	// What the action was when the task started: a later SetTaskBehaviour
+	// (or AddProcess) changes tasks started after it only.
+	behaviour TaskBehaviour
+	nested    []nestedRun // a process's actions
+}
+
+// nestedRun is one action of a process, as it was when the process's task
+// started.
+type nestedRun struct {
+	kind, id  string
+	behaviour TaskBehaviour
+}
+
+// cloneBehaviour copies b, its dump included, so that the caller's later
+// changes to the slice do not reach a task.
+func cloneBehaviour(b TaskBehaviour) TaskBehaviour {
+	if b.Dump != nil {
+		b.Dump = bytes.Clone(b.Dump)
+	}
+	return b
 }
 
 // registerIntegration adds the Integration API routes beyond /2/0/users/me.
@@ -333,8 +354,9 @@ func (s *Server) AddAction(workspaceID, modelID string, a Action) {
 }
 
 // SetTaskBehaviour changes how tasks started from now on run for the import,
-// export, process or action actionID of a model. It reports whether such an
-// action exists.
+// export, process or action actionID of a model; a task already started
+// keeps the behaviour (and, for a process, the actions and their behaviours)
+// it started with. It reports whether such an action exists.
 func (s *Server) SetTaskBehaviour(workspaceID, modelID, actionID string, b TaskBehaviour) bool {
 	in := s.integ()
 	in.mu.Lock()
@@ -953,7 +975,8 @@ func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 			return
 		}
 		id := r.PathValue(idParam(kind))
-		if _, ok := m.action(kind, id); !ok {
+		b, ok := m.action(kind, id)
+		if !ok {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
@@ -964,6 +987,16 @@ func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 			ws:      m.ws.ID,
 			model:   m.ID,
 			created: now,
+		}
+		if b != nil {
+			t.behaviour = cloneBehaviour(*b)
+		}
+		if kind == "processes" {
+			for _, aid := range in.processActions(m, id) {
+				if nb := m.behaviour(aid); nb != nil {
+					t.nested = append(t.nested, nestedRun{kind: m.kindOf(aid), id: aid, behaviour: cloneBehaviour(*nb)})
+				}
+			}
 		}
 		in.tasks[t.ID] = t
 		if in.bareTaskID {
@@ -1041,8 +1074,7 @@ func (s *Server) handleTaskGet(kind string) http.HandlerFunc {
 		t.Polls++
 		switch t.State {
 		case "NOT_STARTED", "IN_PROGRESS":
-			b, _ := m.action(kind, t.ActionID)
-			if b == nil || b.Polls < 0 || t.Polls <= b.Polls {
+			if b := t.behaviour; b.Polls < 0 || t.Polls <= b.Polls {
 				t.State = "IN_PROGRESS"
 			} else {
 				in.completeLocked(m, t)
@@ -1074,22 +1106,21 @@ func (s *Server) handleDump(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in := s.integ()
 		in.mu.Lock()
-		m, t := in.taskFor(w, r, kind)
+		_, t := in.taskFor(w, r, kind)
 		if t == nil {
 			in.mu.Unlock()
 			return
 		}
 		var dump []byte
 		if t.State == "COMPLETE" {
-			id := t.ActionID
-			if obj := r.PathValue("objectID"); obj != "" {
-				id = obj
-				if !slices.Contains(in.processActions(m, t.ActionID), obj) {
-					id = ""
+			if obj := r.PathValue("objectID"); obj == "" {
+				dump = t.behaviour.Dump
+			} else {
+				for _, n := range t.nested {
+					if n.id == obj {
+						dump = n.behaviour.Dump
+					}
 				}
-			}
-			if b := m.behaviour(id); b != nil {
-				dump = b.Dump
 			}
 		}
 		in.mu.Unlock()
@@ -1116,24 +1147,14 @@ func (in *integration) processActions(m *modelState, id string) []string {
 // completeLocked runs the task's effect and records its result.
 func (in *integration) completeLocked(m *modelState, t *taskState) {
 	t.State = "COMPLETE"
-	b, _ := m.action(t.Kind, t.ActionID)
-	var bh TaskBehaviour
-	if b != nil {
-		bh = *b
-	}
+	bh := t.behaviour
 	res := in.resultLocked(m, t.Kind, t.ActionID, bh)
 	if t.Kind == "processes" {
 		ok := !bh.Fail
 		var nested []map[string]any
-		for _, id := range in.processActions(m, t.ActionID) {
-			kind := m.kindOf(id)
-			nb := m.behaviour(id)
-			if nb == nil {
-				continue
-			}
-			n := in.resultLocked(m, kind, id, *nb)
-			ok = ok && !nb.Fail
-			nested = append(nested, n)
+		for _, n := range t.nested {
+			nested = append(nested, in.resultLocked(m, n.kind, n.id, n.behaviour))
+			ok = ok && !n.behaviour.Fail
 		}
 		res["successful"] = ok
 		res["failureDumpAvailable"] = false
@@ -1207,8 +1228,7 @@ func (in *integration) taskJSON(m *modelState, t *taskState) map[string]any {
 	step := ""
 	switch t.State {
 	case "IN_PROGRESS":
-		b, _ := m.action(t.Kind, t.ActionID)
-		if b != nil && b.Polls > 0 {
+		if b := t.behaviour; b.Polls > 0 {
 			progress = min(float64(t.Polls)/float64(b.Polls+1), 0.99)
 		}
 		step = "Running"

@@ -376,6 +376,40 @@ func TestIntegrationTasks(t *testing.T) {
 		}
 	})
 
+	t.Run("a task keeps the behaviour it started with", func(t *testing.T) {
+		s.SetTaskBehaviour("WS", "M", "I", TaskBehaviour{Polls: 1, Fail: true, Dump: []byte("dump")})
+		imp := start("imports", "I")
+		proc := start("processes", "P")
+		// Changes after the start reach tasks started from now on only.
+		s.SetTaskBehaviour("WS", "M", "I", TaskBehaviour{})
+		s.SetTaskBehaviour("WS", "M", "A", TaskBehaviour{Fail: true})
+		s.AddProcess("WS", "M", Process{ID: "P", Name: "All", Actions: []string{"A"}})
+		defer s.AddProcess("WS", "M", Process{ID: "P", Name: "All", Actions: []string{"I", "A", "MISSING"}})
+		defer s.SetTaskBehaviour("WS", "M", "A", TaskBehaviour{})
+
+		if st := poll("imports", "I", imp)["taskState"]; st != "IN_PROGRESS" {
+			t.Errorf("first poll of the import: %v, want IN_PROGRESS (Polls: 1 when it started)", st)
+		}
+		if res := poll("imports", "I", imp)["result"]; integDig(res, "successful") != false || integDig(res, "failureDumpAvailable") != true {
+			t.Errorf("import result %v, want the failure it started with", res)
+		}
+		if a := do("GET", iModel+"/imports/I/tasks/"+imp+"/dump", "", nil); string(a.raw) != "dump" {
+			t.Errorf("import dump: %d %q", a.status, a.raw)
+		}
+		res := poll("processes", "P", proc)["result"]
+		if integDig(res, "nestedResults", 0, "objectId") != "I" || integDig(res, "nestedResults", 0, "successful") != false ||
+			integDig(res, "nestedResults", 1, "objectId") != "A" || integDig(res, "nestedResults", 1, "successful") != true {
+			t.Errorf("process result %v, want I failed and A succeeded, as when it started", res)
+		}
+		if a := do("GET", iModel+"/processes/P/tasks/"+proc+"/dumps/I", "", nil); string(a.raw) != "dump" {
+			t.Errorf("nested dump: %d %q", a.status, a.raw)
+		}
+		// A task started now sees the new behaviour.
+		if res := poll("imports", "I", start("imports", "I"))["result"]; integDig(res, "successful") != true {
+			t.Errorf("import started after the change: %v", res)
+		}
+	})
+
 	t.Run("cancel", func(t *testing.T) {
 		s.SetTaskBehaviour("WS", "M", "A", TaskBehaviour{Polls: -1})
 		id := start("actions", "A")
