@@ -19,6 +19,7 @@ import (
 const (
 	DefaultChunkSize   = 8 << 20 // bytes of data in one uploaded chunk
 	DefaultConcurrency = 4       // chunks in flight at once
+	MaxConcurrency     = 64      // the most chunks in flight at once that the options accept
 	maxChunkSize       = 1 << 30
 	probeSize          = 64 << 10 // first read of an upload: small inputs never get a full chunk buffer
 )
@@ -37,8 +38,8 @@ type UploadOptions struct {
 	// ChunkSize is the data in one chunk before compression (default
 	// DefaultChunkSize). Anaplan asks for chunks of 1 to 50 MB.
 	ChunkSize int
-	// Concurrency is the number of chunks sent at once (default
-	// DefaultConcurrency). Memory used is about ChunkSize × (Concurrency+1),
+	// Concurrency is the number of chunks sent at once, from 1 to
+	// MaxConcurrency (default DefaultConcurrency). Memory used is about ChunkSize × (Concurrency+1),
 	// whatever the size of the file; with Gzip, add up to ChunkSize ×
 	// Concurrency for the compressed copies of data that does not compress.
 	Concurrency int
@@ -55,8 +56,8 @@ type UploadOptions struct {
 
 // DownloadOptions tune ModelHandle.Download. The zero value (or nil) is fine.
 type DownloadOptions struct {
-	// Concurrency is the number of chunks fetched at once (default
-	// DefaultConcurrency). Chunks are written in order; memory used is about
+	// Concurrency is the number of chunks fetched at once, from 1 to
+	// MaxConcurrency (default DefaultConcurrency). Chunks are written in order; memory used is about
 	// Concurrency chunks, whatever the size of the file.
 	Concurrency int
 	// Progress, when set, is called after each chunk is written, from the
@@ -75,13 +76,20 @@ func (o *UploadOptions) resolved() (UploadOptions, error) {
 	case v.ChunkSize < 0 || v.ChunkSize > maxChunkSize:
 		return v, fmt.Errorf("anaplan: UploadOptions.ChunkSize %d is out of range: use 1 byte to 1 GiB (Anaplan asks for 1 to 50 MB), or 0 for the default", v.ChunkSize)
 	}
+	c, err := concurrency("UploadOptions", v.Concurrency)
+	v.Concurrency = c
+	return v, err
+}
+
+// concurrency checks and defaults the Concurrency of the options named.
+func concurrency(options string, n int) (int, error) {
 	switch {
-	case v.Concurrency == 0:
-		v.Concurrency = DefaultConcurrency
-	case v.Concurrency < 0:
-		return v, fmt.Errorf("anaplan: UploadOptions.Concurrency %d is negative: use 1 or more, or 0 for the default", v.Concurrency)
+	case n == 0:
+		return DefaultConcurrency, nil
+	case n < 0 || n > MaxConcurrency:
+		return n, fmt.Errorf("anaplan: %s.Concurrency %d is out of range: use 1 to %d, or 0 for the default (%d)", options, n, MaxConcurrency, DefaultConcurrency)
 	}
-	return v, nil
+	return n, nil
 }
 
 // fileURL is the URL of a file of the model.
@@ -102,6 +110,9 @@ func (m *ModelHandle) fileURL(fileID string) string {
 // On error nothing is completed, and the file keeps its previous content.
 // Cancelling ctx stops the upload; the error then wraps ctx's error.
 func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, opts *UploadOptions) (int64, error) {
+	if r == nil {
+		return 0, errors.New("anaplan: Upload needs a reader of the data to upload: pass strings.NewReader(\"\") for an empty file")
+	}
 	o, err := opts.resolved()
 	if err != nil {
 		return 0, err
@@ -114,7 +125,7 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 		return 0, err
 	}
 
-	up := &uploader{m: m, fileURL: fu, opts: o, free: make(chan []byte, o.Concurrency+1)}
+	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1}}
 	up.progress.TotalBytes, up.progress.TotalChunks = -1, -1
 	if o.Size > 0 {
 		up.progress.TotalBytes = o.Size
@@ -145,7 +156,7 @@ type uploader struct {
 	m       *ModelHandle
 	fileURL string
 	opts    UploadOptions
-	free    chan []byte // chunk buffers that may be reused
+	bufs    chunkBuffers // chunk buffers that may be reused
 
 	mu       sync.Mutex
 	progress Progress
@@ -172,30 +183,20 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel(err) })
 	}
-	// Buffers bound the memory; inflight bounds the requests (with Gzip a
-	// buffer is given back before its compressed copy is sent).
+	// slots bound the chunks held at once (one being read, Concurrency
+	// being sent), and so the memory; inflight bounds the requests (with
+	// Gzip a chunk's slot is given back before its compressed copy is sent).
+	slots := make(chan struct{}, up.opts.Concurrency+1)
 	inflight := make(chan struct{}, up.opts.Concurrency)
-	allocated := 0
 	for n := 0; ; n++ {
-		// A buffer: a returned one, a new one while under the bound, or
-		// wait for one.
-		var buf []byte
 		select {
-		case buf = <-up.free:
-		default:
-			if allocated < cap(up.free) {
-				allocated++
-				break
-			}
-			select {
-			case buf = <-up.free:
-			case <-ctx.Done():
-			}
+		case slots <- struct{}{}:
+		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		data, rerr := fill(r, buf, up.opts.ChunkSize)
+		data, rerr := fill(r, up.bufs.get(), up.opts.ChunkSize)
 		if rerr != nil && rerr != io.EOF {
 			fail(fmt.Errorf("anaplan: reading the data to upload: %w", rerr))
 			break
@@ -214,7 +215,7 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 		read += int64(len(data))
 		wg.Go(func() {
 			defer func() { <-inflight }()
-			if err := up.send(ctx, n, data); err != nil {
+			if err := up.send(ctx, n, data, func() { <-slots }); err != nil {
 				fail(err)
 			}
 		})
@@ -264,22 +265,32 @@ func fill(r io.Reader, buf []byte, size int) ([]byte, error) {
 	return buf, nil
 }
 
-// send PUTs chunk n, gzipped when asked, then gives its buffer back.
-func (up *uploader) send(ctx context.Context, n int, data []byte) error {
+// send PUTs chunk n, gzipped when asked, and calls done when the chunk's
+// slot is free again: once its data is compressed, or when the request is
+// over. The memory behind the request body is reused only once the
+// transport has closed every body it was given (see chunkBody).
+func (up *uploader) send(ctx context.Context, n int, data []byte, done func()) error {
 	body, ctype := data, "application/octet-stream"
-	var zbuf *bytes.Buffer
+	release := func() { up.bufs.put(data) }
 	if up.opts.Gzip {
-		zbuf = up.compress(data)
+		zbuf := up.compress(data)
+		up.bufs.put(data) // the raw data is no longer needed
+		done()
+		done = func() {}
 		body, ctype = zbuf.Bytes(), "application/x-gzip"
-		up.free <- data[:0] // the raw data is no longer needed
-		defer up.bpool.Put(zbuf)
-	} else {
-		defer func() { up.free <- data[:0] }()
+		release = func() { up.bpool.Put(zbuf) }
 	}
-	req, err := up.m.c.newRequest(ctx, http.MethodPut, up.fileURL+"/chunks/"+strconv.Itoa(n), body, ctype)
+	defer done()
+	req, err := up.m.c.newRequest(ctx, http.MethodPut, up.fileURL+"/chunks/"+strconv.Itoa(n), nil, ctype)
 	if err != nil {
+		release()
 		return err
 	}
+	cb := newChunkBody(body, release)
+	defer cb.drop() // the sender's hold: no body is asked for once the request is over
+	req.ContentLength = int64(len(body))
+	req.Body, _ = cb.open()
+	req.GetBody = cb.open
 	resp, err := up.m.c.send(req, true)
 	if err != nil {
 		return fmt.Errorf("anaplan: uploading chunk %d: %w", n, err)
@@ -292,6 +303,155 @@ func (up *uploader) send(ctx context.Context, n int, data []byte) error {
 	up.progress.Chunks++
 	if up.opts.Progress != nil {
 		up.opts.Progress(up.progress)
+	}
+	return nil
+}
+
+// chunkBuffers keeps chunk buffers for reuse. It holds max buffers at
+// most; live counts those handed out or kept, so that a buffer given back
+// late (its body closed by the transport after the request ended, when a
+// new buffer had to be made meanwhile) is dropped rather than kept beyond
+// the bound.
+type chunkBuffers struct {
+	mu   sync.Mutex
+	free [][]byte
+	live int
+	max  int
+}
+
+// get returns a buffer to fill, or nil when a new one must be made.
+func (p *chunkBuffers) get() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k := len(p.free); k > 0 {
+		b := p.free[k-1]
+		p.free = p.free[:k-1]
+		return b
+	}
+	p.live++
+	return nil
+}
+
+// put gives a buffer back: nothing may use it any more.
+func (p *chunkBuffers) put(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live > p.max || cap(b) == 0 {
+		p.live--
+		return
+	}
+	p.free = append(p.free, b[:0])
+}
+
+// chunkBody hands the bytes of one chunk to the transport as request
+// bodies: the first one and any the transport asks for again (GetBody) to
+// retry. net/http lets a transport read and close a request body even after
+// RoundTrip has returned, so the bytes are released (given back for reuse)
+// only once every body handed out has been closed and the sender has
+// dropped its own hold, when no more bodies can be asked for.
+type chunkBody struct {
+	data    []byte
+	release func()
+
+	mu   sync.Mutex
+	refs int // the sender's hold and the bodies not yet closed
+}
+
+func newChunkBody(data []byte, release func()) *chunkBody {
+	return &chunkBody{data: data, release: release, refs: 1}
+}
+
+// open returns a new body over the chunk's bytes; it is GetBody.
+func (c *chunkBody) open() (io.ReadCloser, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refs == 0 {
+		return nil, errors.New("anaplan: a chunk's body was asked for after its request ended")
+	}
+	if len(c.data) == 0 {
+		return http.NoBody, nil
+	}
+	c.refs++
+	return &chunkReader{c: c, r: bytes.NewReader(c.data)}, nil
+}
+
+// drop ends one hold; the last one releases the bytes.
+func (c *chunkBody) drop() {
+	c.mu.Lock()
+	c.refs--
+	last := c.refs == 0
+	c.mu.Unlock()
+	if last {
+		c.release()
+	}
+}
+
+// chunkReader is one body over a chunk's bytes. Close may come from another
+// goroutine while a Read or WriteTo is under way: the hold is then dropped
+// when that call returns, so the bytes are never reused while being read.
+type chunkReader struct {
+	c *chunkBody
+
+	mu      sync.Mutex
+	r       *bytes.Reader
+	busy    bool // a Read or WriteTo is under way
+	closed  bool
+	dropped bool
+}
+
+var errBodyClosed = errors.New("anaplan: read of a chunk's request body after it was closed")
+
+func (b *chunkReader) start() (*bytes.Reader, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errBodyClosed
+	}
+	b.busy = true
+	return b.r, nil
+}
+
+func (b *chunkReader) end() {
+	b.mu.Lock()
+	b.busy = false
+	drop := b.closed && !b.dropped
+	b.dropped = b.dropped || drop
+	b.mu.Unlock()
+	if drop {
+		b.c.drop()
+	}
+}
+
+// Read implements io.Reader.
+func (b *chunkReader) Read(p []byte) (int, error) {
+	r, err := b.start()
+	if err != nil {
+		return 0, err
+	}
+	defer b.end()
+	return r.Read(p)
+}
+
+// WriteTo implements io.WriterTo, so that the transport writes the chunk
+// in one call, as it would from a bytes.Reader.
+func (b *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	r, err := b.start()
+	if err != nil {
+		return 0, err
+	}
+	defer b.end()
+	return r.WriteTo(w)
+}
+
+// Close implements io.Closer. It never blocks.
+func (b *chunkReader) Close() error {
+	b.mu.Lock()
+	drop := !b.closed && !b.busy
+	b.closed = true
+	b.dropped = b.dropped || drop
+	b.mu.Unlock()
+	if drop {
+		b.c.drop()
 	}
 	return nil
 }
@@ -324,16 +484,18 @@ func (up *uploader) compress(data []byte) *bytes.Buffer {
 // Cancelling ctx stops the download; the error then wraps ctx's error, and w
 // holds a prefix of the file.
 func (m *ModelHandle) Download(ctx context.Context, fileID string, w io.Writer, opts *DownloadOptions) (int64, error) {
+	if w == nil {
+		return 0, errors.New("anaplan: Download needs a writer for the file's content: pass io.Discard to fetch and drop it")
+	}
 	var o DownloadOptions
 	if opts != nil {
 		o = *opts
 	}
-	switch {
-	case o.Concurrency == 0:
-		o.Concurrency = DefaultConcurrency
-	case o.Concurrency < 0:
-		return 0, fmt.Errorf("anaplan: DownloadOptions.Concurrency %d is negative: use 1 or more, or 0 for the default", o.Concurrency)
+	c, err := concurrency("DownloadOptions", o.Concurrency)
+	if err != nil {
+		return 0, err
 	}
+	o.Concurrency = c
 	fu := m.fileURL(fileID)
 	var list struct {
 		Chunks []struct {

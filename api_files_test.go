@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -201,10 +202,27 @@ func TestUploadFailures(t *testing.T) {
 		}
 	})
 	t.Run("bad options", func(t *testing.T) {
-		for _, o := range []anaplan.UploadOptions{{ChunkSize: -1}, {ChunkSize: 1<<30 + 1}, {Concurrency: -2}} {
-			if _, err := f.m.Upload(ctx, fileID, strings.NewReader("x"), &o); err == nil {
-				t.Errorf("%+v accepted", o)
+		tests := []struct {
+			o    anaplan.UploadOptions
+			want string
+		}{
+			{anaplan.UploadOptions{ChunkSize: -1}, "ChunkSize -1 is out of range"},
+			{anaplan.UploadOptions{ChunkSize: 1<<30 + 1}, "use 1 byte to 1 GiB"},
+			{anaplan.UploadOptions{Concurrency: -2}, "Concurrency -2 is out of range: use 1 to 64"},
+			{anaplan.UploadOptions{Concurrency: anaplan.MaxConcurrency + 1}, "Concurrency 65 is out of range: use 1 to 64"},
+			// Once a panic in make(chan): makechan: size out of range.
+			{anaplan.UploadOptions{Concurrency: math.MaxInt}, "out of range: use 1 to 64"},
+		}
+		for _, tt := range tests {
+			_, err := f.m.Upload(ctx, fileID, strings.NewReader("x"), &tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%+v: error %v, want one saying %q", tt.o, err, tt.want)
 			}
+		}
+	})
+	t.Run("nil reader", func(t *testing.T) {
+		if _, err := f.m.Upload(ctx, fileID, nil, nil); err == nil || !strings.Contains(err.Error(), "needs a reader") {
+			t.Errorf("error %v, want one saying a reader is needed", err)
 		}
 	})
 	if got, _ := f.srv.FileContent(testWS, testModel, fileID); string(got) != "kept" {
@@ -382,16 +400,24 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestDownloadFailures(t *testing.T) {
-	f := newFixture(t)
-	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: data(1000), ChunkSize: 100})
+	// A fresh fake for each subtest: a chunk request left over from the
+	// one before (dropped when its download failed) must not reach the
+	// next one's fake late and use up its injected fault.
+	setup := func(t *testing.T) *fixture {
+		f := newFixture(t)
+		f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Out.csv", Content: data(1000), ChunkSize: 100})
+		return f
+	}
 	ctx := context.Background()
 	t.Run("writer", func(t *testing.T) {
+		f := setup(t)
 		n, err := f.m.Download(ctx, fileID, &failingWriter{after: 2}, nil)
 		if err == nil || !strings.Contains(err.Error(), "disk full") || n != 200 {
 			t.Fatalf("Download = %d, %v; want 200 bytes and the writer's error", n, err)
 		}
 	})
 	t.Run("chunk refused", func(t *testing.T) {
+		f := setup(t)
 		f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusForbidden, Path: "GET " + modelPath + "/files/" + fileID + "/chunks/5"})
 		var buf bytes.Buffer
 		n, err := f.m.Download(ctx, fileID, &buf, nil)
@@ -401,6 +427,7 @@ func TestDownloadFailures(t *testing.T) {
 		}
 	})
 	t.Run("unknown file", func(t *testing.T) {
+		f := setup(t)
 		_, err := f.m.Download(ctx, "NOPE", io.Discard, nil)
 		var ae *anaplan.APIError
 		if !errors.As(err, &ae) || ae.StatusCode != 404 {
@@ -408,8 +435,25 @@ func TestDownloadFailures(t *testing.T) {
 		}
 	})
 	t.Run("bad options", func(t *testing.T) {
-		if _, err := f.m.Download(ctx, fileID, io.Discard, &anaplan.DownloadOptions{Concurrency: -1}); err == nil {
-			t.Error("negative concurrency accepted")
+		f := setup(t)
+		// math.MaxInt once panicked in make(chan): makechan: size out of range.
+		for _, c := range []int{-1, anaplan.MaxConcurrency + 1, math.MaxInt} {
+			_, err := f.m.Download(ctx, fileID, io.Discard, &anaplan.DownloadOptions{Concurrency: c})
+			if err == nil || !strings.Contains(err.Error(), "out of range: use 1 to 64") {
+				t.Errorf("Concurrency %d: error %v, want one giving the range", c, err)
+			}
+		}
+		if _, err := f.m.Download(ctx, fileID, io.Discard, &anaplan.DownloadOptions{Concurrency: anaplan.MaxConcurrency}); err != nil {
+			t.Errorf("Concurrency MaxConcurrency: %v", err)
+		}
+		if n := f.srv.Calls("GET " + modelPath + "/files/" + fileID + "/chunks"); n != 1 {
+			t.Errorf("%d chunk lists fetched, want 1: bad options send nothing", n)
+		}
+	})
+	t.Run("nil writer", func(t *testing.T) {
+		f := setup(t)
+		if _, err := f.m.Download(ctx, fileID, nil, nil); err == nil || !strings.Contains(err.Error(), "needs a writer") {
+			t.Errorf("error %v, want one saying a writer is needed", err)
 		}
 	})
 }
@@ -493,4 +537,122 @@ func ExampleModelHandle_Upload() {
 	// Output:
 	// 5 chunks sent
 	// 18000 bytes uploaded
+}
+
+// TestUploadEarlyAnswersOverRealTransport: the fake answers the first PUT
+// of every chunk with 503 before reading its 1 MiB body, so that
+// http.Transport may still be writing the body when the answer (and the
+// retry) comes. Under -race, a chunk buffer reused before the transport
+// closed its body is reported; without -race, the content would differ.
+func TestUploadEarlyAnswersOverRealTransport(t *testing.T) {
+	f := newFixture(t)
+	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
+	const chunk, chunks = 1 << 20, 4
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+			for i := range chunks {
+				f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "0",
+					Path: fmt.Sprintf("PUT %s/files/%s/chunks/%d", modelPath, fileID, i)})
+			}
+			route := "PUT " + modelPattern + "/files/{fileID}/chunks/{chunkID}"
+			before := f.srv.Calls(route)
+			want := randomData(chunks * chunk)
+			if _, err := f.m.Upload(context.Background(), fileID, bytes.NewReader(want),
+				&anaplan.UploadOptions{ChunkSize: chunk, Concurrency: 2, Gzip: gz}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := f.srv.FileContent(testWS, testModel, fileID); !bytes.Equal(got, want) {
+				t.Errorf("the server holds %d bytes, not the data uploaded", len(got))
+			}
+			if n := f.srv.Calls(route) - before; n != 2*chunks {
+				t.Errorf("%d chunk PUTs, want every chunk refused once and sent again", n)
+			}
+		})
+	}
+}
+
+// earlyAnswerTransport answers the first PUT of one chunk itself, at once,
+// with 429 Retry-After: 0, the way a server (or a proxy) answers before it
+// has read a request body. It keeps that request's body unread and unclosed:
+// net/http's RoundTripper contract lets a transport read and close a request
+// body "in a separate goroutine even after RoundTrip returns", and
+// http.Transport does exactly that when an answer arrives while the body is
+// still being written. Every other request goes to the fake.
+type earlyAnswerTransport struct {
+	next  http.RoundTripper
+	chunk string // path suffix, e.g. "/chunks/0"
+
+	mu   sync.Mutex
+	held io.ReadCloser // the body of the request answered early
+}
+
+func (e *earlyAnswerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, e.chunk) {
+		e.mu.Lock()
+		first := e.held == nil
+		if first {
+			e.held = req.Body
+		}
+		e.mu.Unlock()
+		if first {
+			body := `{"status":{"code":429,"message":"Too Many Requests"}}`
+			return &http.Response{
+				StatusCode: http.StatusTooManyRequests, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header:        http.Header{"Content-Type": {"application/json"}, "Retry-After": {"0"}},
+				Body:          io.NopCloser(strings.NewReader(body)),
+				ContentLength: int64(len(body)), Request: req,
+			}, nil
+		}
+	}
+	return e.next.RoundTrip(req)
+}
+
+// TestUploadWaitsForTheTransportToCloseTheBody: a chunk's buffer is reused
+// only once the transport has closed the request body. net/http says of
+// RoundTripper: "callers wanting to reuse the body for subsequent requests
+// must arrange to wait for the Close call before doing so". The body of
+// chunk 0's first attempt, held by the transport and never closed until
+// Upload has returned, must still read as chunk 0's data (it once read as a
+// later chunk's: the buffer had been reused as soon as the answer came).
+func TestUploadWaitsForTheTransportToCloseTheBody(t *testing.T) {
+	srv := anaplantest.New(t)
+	srv.AddUser(testUser, testPassword)
+	srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
+	early := &earlyAnswerTransport{next: srv.Client().Transport, chunk: "/files/" + fileID + "/chunks/0"}
+	c, err := anaplan.New(context.Background(),
+		anaplan.WithEndpoints(srv.Endpoints()),
+		anaplan.WithHTTPClient(&http.Client{Transport: early}),
+		anaplan.WithBasic(testUser, testPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+
+	const chunk = 1000
+	want := data(10 * chunk)
+	_, err = c.Model(testWS, testModel).Upload(context.Background(), fileID, bytes.NewReader(want),
+		&anaplan.UploadOptions{ChunkSize: chunk, Concurrency: 1})
+	if err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if got, _ := srv.FileContent(testWS, testModel, fileID); !bytes.Equal(got, want) {
+		t.Fatalf("the server holds %d bytes, not the data uploaded", len(got))
+	}
+
+	// Now the transport gets round to the body it was still holding.
+	early.mu.Lock()
+	held := early.held
+	early.mu.Unlock()
+	if held == nil {
+		t.Fatal("chunk 0 never went through the transport")
+	}
+	late, err := io.ReadAll(held)
+	_ = held.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(late, want[:chunk]) {
+		i := bytes.Index(want, late)
+		t.Errorf("the body of chunk 0's first request, read after RoundTrip returned, holds other data (found at offset %d of the file, want 0): its buffer was reused before the transport closed the body", i)
+	}
 }

@@ -371,6 +371,9 @@ func (m *ModelHandle) Dump(ctx context.Context, res *TaskResult, w io.Writer) (i
 	if res == nil || res.TaskID == "" || res.ActionID == "" {
 		return 0, errors.New("anaplan: Dump needs a result returned by Run or Wait (it names the task)")
 	}
+	if w == nil {
+		return 0, errors.New("anaplan: Dump needs a writer for the failure dump: pass io.Discard to fetch and drop it")
+	}
 	u, err := m.tasksURL(res.Kind, res.ActionID)
 	if err != nil {
 		return 0, err

@@ -138,6 +138,13 @@ func TestRunFailingTaskWithDump(t *testing.T) {
 		if err != nil || n != int64(len(dump)) || !bytes.Equal(buf.Bytes(), dump) {
 			t.Fatalf("Dump = %d, %v, %q", n, err, buf.Bytes())
 		}
+		before := f.srv.Calls("")
+		if _, err := f.m.Dump(ctx, dumps[0], nil); err == nil || !strings.Contains(err.Error(), "needs a writer") {
+			t.Errorf("Dump to a nil writer: %v, want an error saying a writer is needed", err)
+		}
+		if n := f.srv.Calls("") - before; n != 0 {
+			t.Errorf("Dump to a nil writer sent %d requests", n)
+		}
 	})
 
 	t.Run("a process's nested import", func(t *testing.T) {
@@ -299,6 +306,32 @@ func TestExportAndDownload(t *testing.T) {
 }
 
 // FuzzTaskAnswer feeds arbitrary answers to starting and polling a task.
+// TestFakeTaskKeepsBehaviourItStartedWith: anaplantest's SetTaskBehaviour
+// changes how tasks started from now on run; a task started before it
+// completes as its action was when it started (the fake once read the
+// behaviour at every poll, so a change reached running tasks).
+func TestFakeTaskKeepsBehaviourItStartedWith(t *testing.T) {
+	f := newFixture(t)
+	addActions(f) // the import needs 2 polls in progress, and succeeds
+	ctx := context.Background()
+	id, err := f.m.StartTask(ctx, anaplan.ImportTask, importID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// For tasks started from now on: fail at once.
+	if !f.srv.SetTaskBehaviour(testWS, testModel, importID, anaplantest.TaskBehaviour{Fail: true, Message: "changed later"}) {
+		t.Fatal("no such import")
+	}
+	res, err := f.m.Wait(ctx, anaplan.ImportTask, importID, id, fastPolls)
+	var te *anaplan.TaskError
+	if errors.As(err, &te) || res == nil || !res.Successful {
+		t.Errorf("the task started before SetTaskBehaviour ended with %v; want the success its import had when it started", err)
+	}
+	if ts := f.srv.Tasks(testWS, testModel); len(ts) != 1 || ts[0].Polls != 3 {
+		t.Errorf("tasks %+v; want one that answered 2 polls in progress and completed at the 3rd", ts)
+	}
+}
+
 func FuzzTaskAnswer(f *testing.F) {
 	for _, s := range []string{
 		`{"task":{"taskId":"T1","taskState":"NOT_STARTED"}}`,

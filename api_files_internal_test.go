@@ -1,0 +1,130 @@
+package anaplan
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+)
+
+// blockingWriter signals when a write starts and waits for leave.
+type blockingWriter struct {
+	entered chan struct{}
+	leave   chan struct{}
+	buf     bytes.Buffer
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	close(w.entered)
+	<-w.leave
+	return w.buf.Write(p)
+}
+
+func TestChunkBodyReleasesAfterTheLastClose(t *testing.T) {
+	data := []byte("0123456789")
+	tests := []struct {
+		name string
+		// steps run in order; released says whether the bytes must be
+		// released after each.
+		steps func(c *chunkBody, a, b io.ReadCloser) []func()
+	}{
+		{"bodies closed before the hold is dropped", func(c *chunkBody, a, b io.ReadCloser) []func() {
+			return []func(){func() { _ = a.Close() }, func() { _ = b.Close() }, c.drop}
+		}},
+		{"a body closed after the hold is dropped", func(c *chunkBody, a, b io.ReadCloser) []func() {
+			return []func(){func() { _ = a.Close() }, c.drop, func() { _ = b.Close() }}
+		}},
+		{"closed twice counts once", func(c *chunkBody, a, b io.ReadCloser) []func() {
+			return []func(){func() { _ = a.Close() }, func() { _ = a.Close() }, c.drop, func() { _ = b.Close() }}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var released atomic.Int32
+			c := newChunkBody(data, func() { released.Add(1) })
+			a, _ := c.open()
+			b, err := c.open() // as GetBody would for a retry
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps := tt.steps(c, a, b)
+			for i, step := range steps {
+				step()
+				want := int32(0)
+				if i == len(steps)-1 {
+					want = 1
+				}
+				if got := released.Load(); got != want {
+					t.Fatalf("after step %d: released %d times, want %d", i, got, want)
+				}
+			}
+			if _, err := c.open(); err == nil {
+				t.Error("a body was handed out after the bytes were released")
+			}
+		})
+	}
+}
+
+func TestChunkBodyCloseDuringAWrite(t *testing.T) {
+	data := []byte("chunk data")
+	var released atomic.Int32
+	c := newChunkBody(data, func() { released.Add(1) })
+	body, _ := c.open()
+	c.drop() // the request is over; the transport still writes the body
+	w := &blockingWriter{entered: make(chan struct{}), leave: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(w, body) // uses WriteTo
+		done <- err
+	}()
+	<-w.entered
+	if err := body.Close(); err != nil { // from another goroutine, mid-write
+		t.Fatal(err)
+	}
+	if released.Load() != 0 {
+		t.Fatal("the bytes were released while the transport was still writing them")
+	}
+	close(w.leave)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if released.Load() != 1 || w.buf.String() != string(data) {
+		t.Errorf("released %d times, wrote %q; want 1 and the data", released.Load(), w.buf.String())
+	}
+	if _, err := body.Read(make([]byte, 4)); !errors.Is(err, errBodyClosed) {
+		t.Errorf("Read after Close: %v, want errBodyClosed", err)
+	}
+}
+
+func TestChunkBodyEmpty(t *testing.T) {
+	var released atomic.Int32
+	c := newChunkBody(nil, func() { released.Add(1) })
+	if b, _ := c.open(); b != http.NoBody {
+		t.Errorf("an empty chunk's body is %T, want http.NoBody", b)
+	}
+	c.drop()
+	if released.Load() != 1 {
+		t.Errorf("released %d times, want 1", released.Load())
+	}
+}
+
+func TestChunkBuffersBound(t *testing.T) {
+	p := chunkBuffers{max: 2}
+	// Three buffers made: a late one came back after a third had to be made.
+	for range 3 {
+		if b := p.get(); b != nil {
+			t.Fatal("a buffer out of an empty pool")
+		}
+	}
+	for range 3 {
+		p.put(make([]byte, 8))
+	}
+	if len(p.free) != 2 || p.live != 2 {
+		t.Errorf("%d buffers kept, %d live; want 2 and 2", len(p.free), p.live)
+	}
+	if b := p.get(); b == nil || len(b) != 0 || cap(b) != 8 {
+		t.Errorf("get = len %d cap %d, want a kept buffer, emptied", len(b), cap(b))
+	}
+}
