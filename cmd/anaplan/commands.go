@@ -135,6 +135,7 @@ type app struct {
 
 // dispatch parses the command line and runs the command.
 func dispatch(ctx context.Context, args []string, e env) error {
+	at := commandIndex(args)
 	args = hoistCommand(args)
 	if len(args) == 0 {
 		usage(e.stderr)
@@ -156,7 +157,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		if strings.HasPrefix(name, "-") {
 			return usagef("no command given (flags go with a command: anaplan COMMAND [flags])")
 		}
-		return usagef("unknown command %q", name)
+		return unknownCommand(name, at > 0)
 	}
 	a := &app{env: e}
 	fs := flag.NewFlagSet("anaplan "+cmd.name, flag.ContinueOnError)
@@ -193,26 +194,95 @@ func dispatch(ctx context.Context, args []string, e env) error {
 	return cmd.run(ctx, a, pos)
 }
 
+// unknownCommand is the usage error for a command name that is none of
+// ours. The word itself is never shown: it is often the value of a flag
+// that was misspelt or left out, and that value may well be the connection
+// string, password included.
+func unknownCommand(name string, afterFlags bool) error {
+	var b strings.Builder
+	b.WriteString("unknown command (the word is not shown, in case it holds a secret)")
+	switch {
+	case mayHoldSecret(name):
+		b.WriteString(": it looks like a connection string; pass it with --connection \"…\" (two dashes, that spelling) or set ANAPLAN_CONNECTION")
+	case nearestCommand(name) != "":
+		fmt.Fprintf(&b, ": did you mean %q?", nearestCommand(name))
+	case afterFlags:
+		b.WriteString(": a flag before it may be misspelt or not exist, so that its value was taken for the command")
+	}
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(&b, ". The commands are: %s", strings.Join(names, ", "))
+	return usagef("%s", b.String())
+}
+
+// nearestCommand is the command at most two edits away from name, if any.
+func nearestCommand(name string) string {
+	name = strings.ToLower(name)
+	best, bestD := "", 3
+	for _, c := range commands {
+		if d := editDistance(name, c.name); d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two short strings (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // hoistCommand lets the flags of every command come before the command
 // ("anaplan --json files"): it moves the first word that is not a flag or a
 // flag's value to the front.
 func hoistCommand(args []string) []string {
+	i := commandIndex(args)
+	if i < 0 {
+		return args
+	}
+	out := append([]string{args[i]}, args[:i]...)
+	return append(out, args[i+1:]...)
+}
+
+// commandIndex is the index of the first word that is not a flag or a
+// flag's value, or -1 when there is none before "--" or the end.
+func commandIndex(args []string) int {
 	valued := map[string]bool{"connection": true, "workspace": true, "model": true}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
-			if a == "--" {
-				return args
-			}
-			out := append([]string{a}, args[:i]...)
-			return append(out, args[i+1:]...)
+		if a == "--" {
+			return -1
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return i
 		}
 		name := strings.TrimLeft(a, "-")
 		if !strings.Contains(name, "=") && valued[name] {
 			i++ // its value
 		}
 	}
-	return args
+	return -1
 }
 
 // parseInterspersed parses flags placed before, between and after the
@@ -261,6 +331,19 @@ func (a *app) client(ctx context.Context, extra ...anaplan.Option) (*anaplan.Cli
 	return anaplan.New(ctx, append(opts, extra...)...)
 }
 
+// closeTimeout bounds the logout (Basic, Certificate) or the save of the
+// settings (OAuth) when a command ends, interrupted or not: a server that
+// does not answer must not keep the command running.
+var closeTimeout = 5 * time.Second
+
+// closeClient closes c even when ctx was cancelled (Ctrl-C), within
+// closeTimeout.
+func closeClient(ctx context.Context, c *anaplan.Client) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	return c.Close(cctx)
+}
+
 // withClient signs in, runs f, and closes the client.
 func (a *app) withClient(ctx context.Context, f func(c *anaplan.Client) error) error {
 	c, err := a.client(ctx)
@@ -268,7 +351,7 @@ func (a *app) withClient(ctx context.Context, f func(c *anaplan.Client) error) e
 		return err
 	}
 	err = f(c)
-	cerr := c.Close(context.WithoutCancel(ctx))
+	cerr := closeClient(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -346,7 +429,7 @@ func find[T any](seq iter.Seq2[T, error], key, what, plural string, id, name fun
 
 // errorText is an error for a person: what went wrong and what to do.
 func errorText(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "anaplan: ")
+	msg := clean(strings.TrimPrefix(err.Error(), "anaplan: "))
 	var ua x509.UnknownAuthorityError
 	var ci x509.CertificateInvalidError
 	var hn x509.HostnameError
@@ -480,10 +563,12 @@ func cmdUpload(ctx context.Context, a *app, args []string) error {
 	if a.o.chunkMiB < 1 || a.o.chunkMiB > 1024 {
 		return usagef("--chunk-size is in MiB, from 1 to 1024 (Anaplan asks for chunks of 1 to 50 MB)")
 	}
-	if a.o.concurrency < 1 {
-		return usagef("--concurrency must be 1 or more")
+	if err := a.checkConcurrency(); err != nil {
+		return err
 	}
-	var r io.Reader = a.stdin
+	// Standard input may be a terminal or a pipe that stays silent: a read
+	// of it cannot be interrupted, so Ctrl-C must not wait for one.
+	var r io.Reader = &interruptibleReader{ctx: ctx, r: a.stdin}
 	var total int64
 	if local != "-" {
 		f, err := os.Open(local)
@@ -505,7 +590,7 @@ func cmdUpload(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		bar := a.progress("upload " + file.Name)
+		bar := a.progress("upload " + clean(file.Name))
 		n, err := m.Upload(ctx, file.ID, r, &anaplan.UploadOptions{
 			ChunkSize: a.o.chunkMiB << 20, Concurrency: a.o.concurrency, Gzip: a.o.gzip, Size: total, Progress: bar.transfer,
 		})
@@ -516,14 +601,25 @@ func cmdUpload(ctx context.Context, a *app, args []string) error {
 		if a.o.json {
 			return a.printJSON(map[string]any{"file": file, "bytes": n})
 		}
-		fmt.Fprintf(a.stdout, "Uploaded %s to %s (%s).\n", size(n), file.Name, file.ID)
+		fmt.Fprintf(a.stdout, "Uploaded %s to %s (%s).\n", size(n), clean(file.Name), clean(file.ID))
 		return nil
 	})
 }
 
+// checkConcurrency checks --concurrency.
+func (a *app) checkConcurrency() error {
+	if a.o.concurrency < 1 || a.o.concurrency > anaplan.MaxConcurrency {
+		return usagef("--concurrency is the number of chunks in flight at once, from 1 to %d (default %d)", anaplan.MaxConcurrency, anaplan.DefaultConcurrency)
+	}
+	return nil
+}
+
 func cmdDownload(ctx context.Context, a *app, args []string) error {
-	if a.o.concurrency < 1 {
-		return usagef("--concurrency must be 1 or more")
+	if err := a.checkConcurrency(); err != nil {
+		return err
+	}
+	if a.o.output == "-" && a.o.json {
+		return usagef("download -o - writes the file to standard output, where --json would add its summary: write the file with -o FILE and keep --json, or leave --json out")
 	}
 	return a.withClient(ctx, func(c *anaplan.Client) error {
 		m, _, err := a.model(ctx, c)
@@ -541,7 +637,7 @@ func cmdDownload(ctx context.Context, a *app, args []string) error {
 		if a.o.json {
 			return a.printJSON(map[string]any{"file": file, "bytes": n, "path": path})
 		}
-		a.note("Downloaded %s of %s (%s) to %s.", size(n), file.Name, file.ID, path)
+		a.note("Downloaded %s of %s (%s) to %s.", size(n), clean(file.Name), clean(file.ID), clean(path))
 		return nil
 	})
 }
@@ -550,12 +646,12 @@ func cmdDownload(ctx context.Context, a *app, args []string) error {
 // A file is written whole or not at all: into a temporary name, renamed at
 // the end.
 func (a *app) download(ctx context.Context, m *anaplan.ModelHandle, id, name, path string) (int64, string, error) {
-	bar := a.progress("download " + name)
+	bar := a.progress("download " + clean(name))
 	defer bar.done()
 	opts := &anaplan.DownloadOptions{Concurrency: max(a.o.concurrency, 1), Progress: bar.transfer}
 	if path == "-" {
 		n, err := m.Download(ctx, id, a.stdout, opts)
-		return n, "standard output", err
+		return n, stdoutName, err
 	}
 	if path == "" {
 		path = safeName(name, id)
@@ -576,6 +672,49 @@ func (a *app) download(ctx context.Context, m *anaplan.ModelHandle, id, name, pa
 	}
 	return n, path, err
 }
+
+// interruptibleReader reads r, but a Read returns ctx's error as soon as
+// ctx ends, even while r is blocked (the read goes on in a goroutine that
+// is then abandoned; every later Read fails, so its data is never used).
+type interruptibleReader struct {
+	ctx context.Context
+	r   io.Reader
+	buf []byte
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func (ir *interruptibleReader) Read(p []byte) (int, error) {
+	if err := ir.ctx.Err(); err != nil {
+		return 0, context.Cause(ir.ctx)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := min(len(p), 256<<10) // a short read is fine, and keeps the copy small
+	if cap(ir.buf) < n {
+		ir.buf = make([]byte, n)
+	}
+	buf := ir.buf[:n]
+	done := make(chan readResult, 1)
+	go func() {
+		n, err := ir.r.Read(buf)
+		done <- readResult{n, err}
+	}()
+	select {
+	case res := <-done:
+		return copy(p, buf[:res.n]), res.err
+	case <-ir.ctx.Done():
+		ir.buf = nil // the abandoned read may still write into buf
+		return 0, context.Cause(ir.ctx)
+	}
+}
+
+// stdoutName is the path a download to "-" reports.
+const stdoutName = "standard output"
 
 // safeName makes a file name from an Anaplan file's name.
 func safeName(name, id string) string {
@@ -598,6 +737,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	}
 	if a.o.poll <= 0 {
 		return usagef("--poll-interval must be positive")
+	}
+	if kind == anaplan.ExportTask && a.o.file == "-" && a.o.json {
+		return usagef("run export --file - writes the file to standard output, where --json would add the result: save the file with --file FILE and keep --json, or leave --json out")
 	}
 	key := args[1]
 	return a.withClient(ctx, func(c *anaplan.Client) error {
@@ -629,7 +771,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 				return err
 			}
 		}
-		bar := a.progress(string(kind) + " " + name)
+		bar := a.progress(string(kind) + " " + clean(name))
 		res, err := m.Run(ctx, kind, id, &anaplan.RunOptions{Locale: a.o.locale, PollInterval: a.o.poll, MaxPollInterval: max(15*time.Second, a.o.poll), Progress: bar.task})
 		bar.done()
 		var te *anaplan.TaskError
@@ -657,17 +799,23 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 					status = "was cancelled"
 				}
 			}
-			fmt.Fprintf(a.stdout, "%s %s (%s) %s", kind, name, id, status)
-			if msg := res.Message(); msg != "" {
-				fmt.Fprintf(a.stdout, ": %s", msg)
+			// With run export --file -, standard output holds the file:
+			// the status goes to stderr.
+			w := a.stdout
+			if out["path"] == stdoutName {
+				w = a.stderr
 			}
-			fmt.Fprintln(a.stdout)
+			fmt.Fprintf(w, "%s %s (%s) %s", kind, clean(name), clean(id), status)
+			if msg := res.Message(); msg != "" {
+				fmt.Fprintf(w, ": %s", clean(msg))
+			}
+			fmt.Fprintln(w)
 			if p, ok := out["path"]; ok {
-				a.note("Downloaded %s to %s.", size(out["bytes"].(int64)), p)
+				a.note("Downloaded %s to %s.", size(out["bytes"].(int64)), clean(p.(string)))
 			}
 		}
 		for _, p := range dumps {
-			fmt.Fprintf(a.stderr, "Failure dump saved to %s\n", p)
+			fmt.Fprintf(a.stderr, "Failure dump saved to %s\n", clean(p))
 		}
 		if te != nil {
 			if !a.o.json {
@@ -715,7 +863,7 @@ func (a *app) saveDumps(ctx context.Context, m *anaplan.ModelHandle, res *anapla
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(a.stderr, "anaplan: could not save the failure dump to %s: %s\n", path, errorText(err))
+			fmt.Fprintf(a.stderr, "anaplan: could not save the failure dump to %s: %s\n", clean(path), errorText(err))
 			continue
 		}
 		paths = append(paths, path)
@@ -736,7 +884,7 @@ func cmdToken(ctx context.Context, a *app, _ []string) error {
 	// would kill the token printed; an OAuth client's Close only saves what
 	// it holds (a rotated refresh token), which must not be lost.
 	if cs, _ := a.connection(); isOAuth(cs) {
-		if err := c.Close(context.WithoutCancel(ctx)); err != nil {
+		if err := closeClient(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -796,7 +944,7 @@ func cmdLogin(ctx context.Context, a *app, _ []string) error {
 		return err
 	}
 	u, uerr := c.CurrentUser(ctx)
-	if err := c.Close(context.WithoutCancel(ctx)); err != nil {
+	if err := closeClient(ctx, c); err != nil {
 		return err
 	}
 	who := "the user"
@@ -806,7 +954,7 @@ func cmdLogin(ctx context.Context, a *app, _ []string) error {
 	if a.o.json {
 		return a.printJSON(map[string]any{"user": who, "settings": loc})
 	}
-	fmt.Fprintf(a.stdout, "Signed in as %s. Settings saved to %s.\n", who, loc)
+	fmt.Fprintf(a.stdout, "Signed in as %s. Settings saved to %s.\n", clean(who), loc)
 	a.note("To use them on another machine, copy that file there and connect with the same OAuthClientId, InitiateOAuth=REFRESH and OAuthSettingsLocation set to the copy.")
 	return nil
 }

@@ -34,6 +34,20 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			// The first Ctrl-C cancels the command, which then cleans up (a
+			// task is cancelled, the session logged out, each bounded by a
+			// timeout). Default handling is back: a second Ctrl-C ends the
+			// process at once, whatever it is stuck on (a read of a
+			// terminal, a server that does not answer).
+			stop()
+			fmt.Fprintln(os.Stderr, "anaplan: interrupted: stopping (press Ctrl-C again to quit at once)")
+		case <-finished:
+		}
+	}()
 	code := run(ctx, os.Args[1:], env{
 		stdin:    os.Stdin,
 		stdout:   os.Stdout,
@@ -41,6 +55,7 @@ func main() {
 		getenv:   os.Getenv,
 		terminal: term.IsTerminal(int(os.Stderr.Fd())),
 	})
+	close(finished)
 	stop()
 	os.Exit(code)
 }
@@ -80,13 +95,13 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(e.stderr, "anaplan: %s\nRun 'anaplan help' for usage.\n", ue.msg)
+		fmt.Fprintf(e.stderr, "anaplan: %s\nRun 'anaplan help' for usage.\n", scrubArgs(ue.msg, args))
 		return exitUsage
 	}
 	if errors.Is(err, errSilent) {
 		return exitFailure
 	}
-	fmt.Fprintf(e.stderr, "anaplan: %s\n", errorText(err))
+	fmt.Fprintf(e.stderr, "anaplan: %s\n", scrubArgs(errorText(err), args))
 	return exitFailure
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -204,7 +205,11 @@ func TestUsage(t *testing.T) {
 		message string // in stderr
 	}{
 		{args: nil, code: 2, message: "no command given"},
-		{args: []string{"frobnicate"}, code: 2, message: `unknown command "frobnicate"`},
+		{args: []string{"frobnicate"}, code: 2, message: "unknown command (the word is not shown"},
+		{args: []string{"whoamii"}, code: 2, message: `did you mean "whoami"?`},
+		{args: []string{"--nope", "x", "whoami"}, code: 2, message: "a flag before it may be misspelt"},
+		{args: []string{"upload", "x", "--concurrency", "9223372036854775807", "--model", "Budget"}, code: 2, message: "--concurrency is the number of chunks in flight at once, from 1 to 64"},
+		{args: []string{"download", "x", "--concurrency", "65", "--model", "Budget"}, code: 2, message: "from 1 to 64"},
 		{args: []string{"--json", "--model", "x"}, code: 2, message: "no command given"},
 		{args: []string{"whoami", "--nope"}, code: 2, message: "flag provided but not defined: -nope"},
 		{args: []string{"whoami", "extra"}, code: 2, message: "whoami takes no arguments"},
@@ -612,5 +617,221 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "Password=") && !strings.Contains(r.stdout, "Password=…") {
 		t.Error("the demo shows its password")
+	}
+}
+
+// TestMistypedFlagDoesNotEchoTheConnectionString: a mistyped or short flag
+// before the command makes its value, the connection string, "the command".
+// The usage error says what to do without showing that word (it once printed
+// `unknown command "AuthScheme=Basic;User=…;Password=…"`), and no other
+// message shows an argument that may hold a secret either.
+func TestMistypedFlagDoesNotEchoTheConnectionString(t *testing.T) {
+	const secret = "hunter2-Sekr1t"
+	conn := "AuthScheme=Basic;User=ada@example.com;Password=" + secret
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{"typo", []string{"--conection", conn, "whoami"}, exitUsage, "pass it with --connection"},
+		{"short flag that does not exist", []string{"-c", conn, "whoami"}, exitUsage, "pass it with --connection"},
+		{"flag left out", []string{conn, "whoami"}, exitUsage, "pass it with --connection"},
+		{"a flag's value", []string{"whoami", "--json=" + conn}, exitUsage, "not shown"},
+		{"a valued flag's value", []string{"upload", "x", "--model", "M", "--concurrency", conn}, exitUsage, "not shown"},
+		{"as the argument of run", []string{"run", conn, "x", "--model", "M"}, exitUsage, "not shown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, env{
+				stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+				getenv: func(string) string { return "" },
+			})
+			if code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
+			}
+			if strings.Contains(out.String()+errb.String(), secret) {
+				t.Errorf("the password is echoed:\n%s%s", out.String(), errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("stderr %q should say %q", errb.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestSecondInterruptEndsAHungCommand: once Ctrl-C has been pressed, a
+// command stuck in its clean-up (a logout the server never answers) ends on
+// a second Ctrl-C: the first one restores default signal handling. A
+// command stuck in a read of standard input ends on the first. (Both once
+// ran on: the handler stayed installed and swallowed every later Ctrl-C.)
+func TestSecondInterruptEndsAHungCommand(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGINT on Windows")
+	}
+	tests := []struct {
+		name string
+		args []string
+		// hang makes the command hang; first is the request that shows it
+		// got there, second the one that shows the first Ctrl-C was taken
+		// ("" means: give it a moment).
+		hang          func(srv *anaplantest.Server)
+		first, second string
+	}{
+		{
+			name: "logout hangs",
+			args: []string{"whoami"},
+			hang: func(srv *anaplantest.Server) {
+				srv.FailNext(1, anaplantest.Fault{Latency: time.Hour, Path: "GET /2/0/users/me"})
+				srv.FailNext(1, anaplantest.Fault{Latency: time.Hour, Path: "POST /token/logout"})
+			},
+			first: "GET /2/0/users/me", second: "POST /token/logout",
+		},
+		{
+			name:  "upload waits on standard input",
+			args:  []string{"upload", "-", "--file", "113000000001", "--model", modelID},
+			hang:  func(*anaplantest.Server) {},
+			first: "POST /2/0/workspaces/" + wsID + "/models/" + modelID + "/files/113000000001",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tn := newTenant(t)
+			tt.hang(tn.srv)
+			cmd := tn.command(nil, tt.args...)
+			stdin, w, err := os.Pipe() // standard input that stays open and silent
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdin = stdin
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			_ = stdin.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				<-exited
+				_ = w.Close()
+			})
+			waitCalls := func(route string) {
+				t.Helper()
+				deadline := time.Now().Add(15 * time.Second)
+				for tn.srv.Calls(route) == 0 {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s was never called", route)
+					}
+					time.Sleep(5 * time.Millisecond) // another process: no clock to inject
+				}
+			}
+
+			waitCalls(tt.first)
+			if tt.second == "" {
+				// The POST is counted when it arrives: give the command a
+				// moment to take the answer and block on standard input.
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			if tt.second != "" {
+				waitCalls(tt.second)
+			} else {
+				time.Sleep(300 * time.Millisecond) // nothing to observe: let the first Ctrl-C be taken
+			}
+			// The first Ctrl-C may have ended the command already.
+			if err := cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				exited <- err // for the cleanup
+				if ee, ok := err.(*exec.ExitError); !ok || ee.Success() {
+					t.Errorf("exit: %v, want a failure", err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Errorf("still running 3 s after the second Ctrl-C")
+			}
+		})
+	}
+}
+
+// TestStdoutHoldsOnlyTheFile: a file written to standard output (download
+// -o -, run export --file -) is all that standard output holds. With --json
+// the combination is refused before anything is sent (it once printed the
+// file followed by the JSON summary); without it, run's status line goes to
+// stderr.
+func TestStdoutHoldsOnlyTheFile(t *testing.T) {
+	tn := newTenant(t)
+	content := "Region,Revenue\nNorth,5600\n"
+	tn.srv.AddFile(wsID, modelID, anaplantest.File{ID: "113000000009", Name: "rev.csv", Content: []byte(content)})
+	for _, args := range [][]string{
+		{"download", "rev.csv", "-o", "-", "--json", "--model", modelID},
+		{"run", "export", "Revenue.csv", "--file", "-", "--json", "--model", modelID},
+	} {
+		before := tn.srv.Calls("")
+		r := tn.run(args...)
+		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "--json") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and a message about --json", args, r.code, r.stdout, r.stderr)
+		}
+		if n := tn.srv.Calls("") - before; n != 0 {
+			t.Errorf("%v: %d requests sent", args, n)
+		}
+	}
+	r := tn.ok("run", "export", "Revenue.csv", "--file", "-", "--poll-interval", "5ms", "--model", modelID)
+	if r.stdout != "r,1\n" || !strings.Contains(r.stderr, "export Revenue.csv (116000000001) completed") {
+		t.Errorf("run export --file -: stdout %q, stderr %q; want the file alone on stdout", r.stdout, r.stderr)
+	}
+}
+
+// TestHostileNamesAreCleaned: names and messages from the server reach the
+// terminal without control characters, so that they cannot inject escape
+// sequences (retitle, recolour, clear the screen).
+func TestHostileNamesAreCleaned(t *testing.T) {
+	tn := newTenant(t)
+	evil := "\x1b]0;pwned\x07evil\x1b[2J.csv"
+	tn.srv.AddFile(wsID, modelID, anaplantest.File{ID: "113000000066", Name: evil, Content: []byte("x\n")})
+	tn.srv.SetTaskBehaviour(wsID, modelID, "117000000001", anaplantest.TaskBehaviour{Message: "done\x1b[31m red"})
+	for _, args := range [][]string{
+		{"files", "--model", modelID},
+		{"download", "113000000066", "-o", "out.csv", "--model", modelID},
+		{"upload", "-", "--file", "113000000066", "--model", modelID},
+		{"run", "action", "Clear", "--poll-interval", "5ms", "--model", modelID},
+	} {
+		r := tn.run(args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+			t.Errorf("%v printed control characters: %q %q", args, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestLogoutIsBounded: the logout at the end of a command has a deadline,
+// so that a server that never answers it cannot keep the command running
+// (it once ran on context.WithoutCancel with none).
+func TestLogoutIsBounded(t *testing.T) {
+	tn := newTenant(t)
+	tn.srv.FailNext(1, anaplantest.Fault{Latency: time.Hour, Path: "POST /token/logout"})
+	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
+	closeTimeout = 100 * time.Millisecond
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := run(context.Background(), []string{"whoami"}, env{
+		stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+		getenv: func(k string) string { return tn.env[k] },
+		extra:  []anaplan.Option{anaplan.WithHTTPClient(tn.srv.Client())},
+	})
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("whoami took %v with a logout that never answers", d)
+	}
+	if code != exitFailure || !strings.Contains(out.String(), user) || !strings.Contains(errb.String(), "deadline") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the user shown, then the logout's timeout reported", code, out.String(), errb.String())
+	}
+	if n := tn.srv.Calls("POST /token/logout"); n != 1 {
+		t.Errorf("%d logouts, want 1", n)
 	}
 }

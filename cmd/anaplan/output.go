@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-anaplan/anaplan"
 )
@@ -28,24 +31,92 @@ func (a *app) printJSON(v any) error {
 }
 
 // writeTable writes an aligned table: columns separated by two spaces,
-// cells cleaned of tabs and line breaks.
+// cells cleaned of tabs, line breaks and terminal control characters.
 func writeTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(cells []string) {
-		clean := make([]string, len(cells))
+		cleaned := make([]string, len(cells))
 		for i, c := range cells {
-			clean[i] = strings.Join(strings.Fields(c), " ")
-			if clean[i] == "" {
-				clean[i] = "-"
+			cleaned[i] = strings.Join(strings.Fields(clean(c)), " ")
+			if cleaned[i] == "" {
+				cleaned[i] = "-"
 			}
 		}
-		fmt.Fprintln(tw, strings.Join(clean, "\t"))
+		fmt.Fprintln(tw, strings.Join(cleaned, "\t"))
 	}
 	line(header)
 	for _, r := range rows {
 		line(r)
 	}
 	return tw.Flush()
+}
+
+// clean makes text from the server (names, messages) safe to print on a
+// terminal: control characters (escape sequences start with one), Unicode
+// direction overrides and invalid UTF-8 become spaces, so that a hostile
+// name can neither move the cursor, recolour or retitle the terminal, nor
+// reorder what is shown.
+func clean(s string) string {
+	ok := true
+	for i, r := range s {
+		if unsafeRune(r) || (r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if unsafeRune(r) || (r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")) {
+			b.WriteByte(' ')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// unsafeRune: C0 and C1 controls, DEL, and the bidirectional formatting
+// characters.
+func unsafeRune(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r == '\u061c', r == '\u200e', r == '\u200f', r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
+}
+
+// scrubArgs removes from a message for the person every argument of the
+// command line that may hold a secret: a connection string, or anything
+// else with "=" or ";" in it (a flag's value given as --flag=VALUE is
+// looked at alone). Flag parse errors quote values, so quoted forms go too.
+func scrubArgs(msg string, args []string) string {
+	for _, a := range args {
+		v := a
+		if strings.HasPrefix(a, "-") {
+			_, after, ok := strings.Cut(a, "=")
+			if !ok {
+				continue
+			}
+			v = after
+		}
+		if !mayHoldSecret(v) {
+			continue
+		}
+		for _, form := range []string{strconv.Quote(v), v} {
+			msg = strings.ReplaceAll(msg, form, "(an argument not shown: it may hold a secret)")
+		}
+	}
+	return msg
+}
+
+// mayHoldSecret: the text looks like a connection string or a piece of one.
+func mayHoldSecret(s string) bool {
+	return strings.ContainsAny(s, "=;")
 }
 
 // note writes a line for the person on stderr, leaving stdout to data.

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-anaplan/anaplan"
 	"github.com/google/go-cmp/cmp"
@@ -104,6 +108,96 @@ func TestWriteTable(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("table %q, want %q", b.String(), want)
 	}
+}
+
+func TestClean(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Sales.csv", "Sales.csv"},
+		{"Ventes été.csv", "Ventes été.csv"},
+		{"\x1b]0;pwned\x07evil.csv", " ]0;pwned evil.csv"},
+		{"red\x1b[31mtext", "red [31mtext"},
+		{"csi\u009b31m", "csi 31m"},
+		{"a\u202egnp.exe", "a gnp.exe"},
+		{"bad\xffutf8", "bad utf8"},
+		{"replacement \uFFFD kept", "replacement \uFFFD kept"},
+		{"line\nbreak\r\tdel\x7f", "line break  del "},
+	}
+	for _, tt := range tests {
+		if got := clean(tt.in); got != tt.want {
+			t.Errorf("clean(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	var b bytes.Buffer
+	if err := writeTable(&b, []string{"ID", "NAME"}, [][]string{{"1", "\x1b[2J\x1b[Hcleared"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "ID  NAME\n1   [2J [Hcleared\n"; b.String() != want {
+		t.Errorf("table %q, want %q", b.String(), want)
+	}
+}
+
+// FuzzClean checks that nothing a terminal would act on survives clean.
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"plain", "\x1b[31m", "\u009b", "\u202e", "\xff\xfe", "\uFFFD", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := clean(s)
+		if !utf8.ValidString(got) {
+			t.Fatalf("clean(%q) = %q: invalid UTF-8", s, got)
+		}
+		for _, r := range got {
+			if unsafeRune(r) {
+				t.Fatalf("clean(%q) = %q keeps %U", s, got, r)
+			}
+		}
+	})
+}
+
+func TestScrubArgs(t *testing.T) {
+	conn := "AuthScheme=Basic;User=u;Password=s3cret"
+	args := []string{"--conection", conn, "--model=" + conn, "whoami", "--json"}
+	for _, msg := range []string{
+		"unknown " + conn,
+		"invalid value " + strconv.Quote(conn) + " for flag -model",
+	} {
+		if got := scrubArgs(msg, args); strings.Contains(got, "s3cret") || !strings.Contains(got, "not shown") {
+			t.Errorf("scrubArgs(%q) = %q", msg, got)
+		}
+	}
+	if got := scrubArgs("whoami --json model", args); got != "whoami --json model" {
+		t.Errorf("scrubArgs changed harmless text: %q", got)
+	}
+}
+
+func TestNearestCommand(t *testing.T) {
+	for in, want := range map[string]string{"whoamii": "whoami", "Uplaod": "upload", "file": "files", "frobnicate": "", "": ""} {
+		if got := nearestCommand(in); got != want {
+			t.Errorf("nearestCommand(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestInterruptibleReader(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &interruptibleReader{ctx: ctx, r: pr}
+	go func() { _, _ = pw.Write([]byte("abc")) }()
+	p := make([]byte, 8)
+	if n, err := r.Read(p); err != nil || string(p[:n]) != "abc" {
+		t.Fatalf("Read = %q, %v", p[:n], err)
+	}
+	got := make(chan error, 1)
+	go func() { _, err := r.Read(p); got <- err }() // blocks: the pipe is silent
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read after cancel: %v, want context.Canceled", err)
+	}
+	if _, err := r.Read(p); !errors.Is(err, context.Canceled) {
+		t.Errorf("a later Read: %v, want context.Canceled", err)
+	}
+	_ = pr.Close() // ends the abandoned read
 }
 
 func TestSize(t *testing.T) {
