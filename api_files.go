@@ -39,9 +39,13 @@ type UploadOptions struct {
 	// DefaultChunkSize). Anaplan asks for chunks of 1 to 50 MB.
 	ChunkSize int
 	// Concurrency is the number of chunks sent at once, from 1 to
-	// MaxConcurrency (default DefaultConcurrency). Memory used is about ChunkSize × (Concurrency+1),
-	// whatever the size of the file; with Gzip, add up to ChunkSize ×
-	// Concurrency for the compressed copies of data that does not compress.
+	// MaxConcurrency (default DefaultConcurrency). Memory used is about
+	// ChunkSize × (Concurrency+1), whatever the size of the file; with
+	// Gzip, add up to ChunkSize × Concurrency for the compressed copies of
+	// data that does not compress. A chunk is reused only once the
+	// transport has closed its request body; one the transport still holds
+	// after its answer (net/http allows that) is replaced by a new buffer
+	// meanwhile, and dropped when given back.
 	Concurrency int
 	// Gzip sends every chunk gzipped, as application/x-gzip.
 	Gzip bool
