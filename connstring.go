@@ -3,6 +3,7 @@ package anaplan
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/go-anaplan/anaplan/internal/textdist"
 	"math"
 	"net/url"
 	"strconv"
@@ -277,7 +278,7 @@ func suggestProp(key string) (name string, near bool) {
 	best, bestD := "", math.MaxInt
 	for _, sp := range propSpecs {
 		n := asciiLower(sp.name)
-		d := editDistance(k, n)
+		d := textdist.Distance(k, n)
 		within := d <= maxTypos(len(n))
 		contains := len(k) >= 4 && (strings.Contains(n, k) || strings.Contains(k, n))
 		if (within || contains) && d < bestD {
@@ -289,30 +290,6 @@ func suggestProp(key string) (name string, near bool) {
 
 // maxTypos is how many edits a typed name may be from a known name of n bytes.
 func maxTypos(n int) int { return min(3, 1+(n-1)/4) }
-
-// editDistance is the optimal-string-alignment distance between a and b:
-// insertions, deletions, substitutions and swaps of neighbours, over bytes.
-func editDistance(a, b string) int {
-	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
-}
 
 // isPlainName reports whether s is made only of ASCII letters, digits, space,
 // '_', '-' and '.', so that echoing it cannot hide anything.

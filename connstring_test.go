@@ -239,21 +239,6 @@ func TestIsSecretProperty(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"", "abc", 3}, {"abc", "", 3}, {"password", "pasword", 1},
-		{"region", "regoin", 1}, {"kitten", "sitting", 3}, {"ca", "abc", 3}, {"timeout", "timeout", 0},
-	}
-	for _, tt := range tests {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 // reasonPatterns are the only shapes a Reason may take. Their only parts
 // taken from the input are the echoed name of an unknown property and offsets.
 var reasonPatterns = func() []*regexp.Regexp {

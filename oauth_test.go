@@ -458,7 +458,7 @@ func TestOAuthSharedStoreOneRefreshPerExpiry(t *testing.T) {
 	ctx := context.Background()
 	_, refresh, _ := f.IssueOAuthTokens(codeClientID, oauthUser)
 	cs := "AuthScheme=OAuth;InitiateOAuth=REFRESH;OAuthClientId=" + codeClientID + ";OAuthClientSecret=" + codeSecret +
-		";OAuthRefreshToken=" + refresh + ";OAuthSettingsLocation=memory://shared-" + t.Name()
+		";OAuthRefreshToken=" + refresh + ";OAuthSettingsLocation=memory://shared-" + t.Name() + "-" + f.URL()
 	var clients []*anaplan.Client
 	for range 5 {
 		c, err := anaplan.New(ctx, f.options(anaplan.FromConnectionString(cs))...)

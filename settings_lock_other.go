@@ -4,25 +4,17 @@ package anaplan
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
 )
 
-// checkSettingsDir checks only that dir is a directory: on these systems
+// checkSettingsDirMode accepts any mode: on these systems
 // (Plan 9, js, wasip1) permissions are left to the system, unchecked.
-func checkSettingsDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("anaplan: settings directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
-	}
+func checkSettingsDirMode(dir string, fi fs.FileInfo) error {
 	return nil
 }
 
-// checkSettingsFileMode accepts any mode: see checkSettingsDir.
+// checkSettingsFileMode accepts any mode: see checkSettingsDirMode.
 func checkSettingsFileMode(string, fs.FileInfo) error { return nil }
 
 // syncSettingsDir is a no-op: directories cannot be synced portably here.

@@ -13,16 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// checkSettingsDir refuses a settings directory that group or others can
+// checkSettingsDirMode refuses a settings directory that group or others can
 // write to: they could replace the settings file.
-func checkSettingsDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("anaplan: settings directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
-	}
+func checkSettingsDirMode(dir string, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("anaplan: settings directory %s is group- or world-writable (mode %04o), so others could replace the settings file; run chmod 700 %s or choose another OAuthSettingsLocation",
 			dir, fi.Mode().Perm(), dir)

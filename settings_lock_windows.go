@@ -13,21 +13,14 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// checkSettingsDir checks that dir is a directory. Unix permission bits mean
+// checkSettingsDirMode accepts any mode. Unix permission bits mean
 // nothing on Windows (it reports 0777 for every writable directory), so
 // access control is left to the directory's ACLs.
-func checkSettingsDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("anaplan: settings directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
-	}
+func checkSettingsDirMode(dir string, fi fs.FileInfo) error {
 	return nil
 }
 
-// checkSettingsFileMode accepts any mode: see checkSettingsDir.
+// checkSettingsFileMode accepts any mode: see checkSettingsDirMode.
 func checkSettingsFileMode(string, fs.FileInfo) error { return nil }
 
 // syncSettingsDir is a no-op: Windows cannot flush a directory handle.

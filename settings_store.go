@@ -650,3 +650,16 @@ func (m *MemoryStore) Lock(ctx context.Context) (unlock func(), err error) {
 	var once sync.Once
 	return func() { once.Do(func() { <-m.st.lock }) }, nil
 }
+
+// checkSettingsDir checks that dir is a directory whose mode this system
+// accepts for settings (checkSettingsDirMode, per system).
+func checkSettingsDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("anaplan: settings directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
+	}
+	return checkSettingsDirMode(dir, fi)
+}
