@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-anaplan/anaplan"
 	"github.com/go-anaplan/anaplan/anaplantest"
+	"golang.org/x/oauth2"
 )
 
 // email asks the Integration API who the client is signed in as.
@@ -181,4 +182,38 @@ func ExampleNewFileStore() {
 	}
 	fmt.Println(s.ClientID, s) // secrets print redacted
 	// Output: my-client-id Settings{ClientID:my-client-id TokenType: AccessToken: RefreshToken:REDACTED Expiry:none}
+}
+
+// GETANDREFRESH with a device-grant client (no secret): the person is shown
+// a code and a URL, signs in on any device, and the tokens persist in the
+// store; later runs (InitiateOAuth=REFRESH) refresh them without asking.
+func ExampleWithOAuth_deviceGrant() {
+	srv := anaplantest.NewServer(anaplantest.WithDeviceInterval(time.Second))
+	defer srv.Close()
+	srv.AddOAuthClient(anaplantest.OAuthClient{ID: "cli-device-client", Rotating: true})
+
+	store := anaplan.NewMemoryStore() // a real program: anaplan.NewFileStore(path, key)
+	ctx := context.Background()
+	c, err := anaplan.New(ctx,
+		anaplan.WithOAuth(anaplan.OAuthConfig{
+			ClientID: "cli-device-client",
+			Initiate: anaplan.InitiateGetAndRefresh,
+			ShowDeviceCode: func(ctx context.Context, d *oauth2.DeviceAuthResponse) error {
+				fmt.Println("Open the verification page and enter the code shown") // d.VerificationURI, d.UserCode
+				return srv.ApproveDevice(d.UserCode)                            // the person approves (here: the fake)
+			},
+		}),
+		anaplan.WithSettingsStore(store),
+		anaplan.WithEndpoints(srv.Endpoints()), anaplan.WithHTTPClient(srv.Client()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(ctx)
+	fmt.Println(email(c))
+	s, _ := store.Load(ctx)
+	fmt.Println("refresh token saved:", s.RefreshToken != "")
+	// Output:
+	// Open the verification page and enter the code shown
+	// oauth.user@example.com
+	// refresh token saved: true
 }
