@@ -3,7 +3,13 @@ package anaplan
 import (
 	"bytes"
 	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/pbkdf2"
 	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,6 +20,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path/filepath"
 	"strings"
@@ -346,7 +353,6 @@ var (
 	oidPBES2          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}
 	oidPBKDF2         = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
 	oidScrypt         = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11591, 4, 11}
-	oidHMACWithSHA1   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 7}
 	oidHMACWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}
 	oidAES128CBC      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
 	oidAES192CBC      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
@@ -422,13 +428,23 @@ func parseEncryptedPKCS8(der []byte, password string) (crypto.Signer, error) {
 		if kp.Rest.Tag == asn1.TagSequence {
 			prf = kp.Rest // keyLength absent
 		}
+		newHash := sha1.New
 		if len(prf.FullBytes) > 0 {
 			var alg pkix.AlgorithmIdentifier
-			if _, err := asn1.Unmarshal(prf.FullBytes, &alg); err != nil ||
-				!(alg.Algorithm.Equal(oidHMACWithSHA1) || alg.Algorithm.Equal(oidHMACWithSHA256)) {
-				return nil, fmt.Errorf("%w: the key's PBKDF2 uses a hash other than SHA-1/SHA-256; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -in OLD -out NEW`", ErrUnsupportedFormat)
+			if _, err := asn1.Unmarshal(prf.FullBytes, &alg); err != nil {
+				return nil, fmt.Errorf("%w: the key's PBKDF2 parameters are damaged; %s", ErrUnsupportedFormat, reencryptHint)
+			}
+			var ok bool
+			if newHash, ok = pbkdf2Hashes[alg.Algorithm.String()]; !ok {
+				return nil, fmt.Errorf("%w: the key's PBKDF2 uses a hash other than SHA-1/SHA-224/SHA-256/SHA-384/SHA-512; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -in OLD -out NEW`", ErrUnsupportedFormat)
 			}
 		}
+		if password == "" {
+			return nil, passwordError("the private key (ENCRYPTED PRIVATE KEY)", false)
+		}
+		// Decrypted here rather than by youmark/pkcs8, which ignores an
+		// explicit keyLength (Java writes one) and then derives the wrong key.
+		return decryptPBKDF2(info.Data, password, kp.Salt, kp.Iterations, newHash, p.Enc.Algorithm, iv)
 	case p.KDF.Algorithm.Equal(oidScrypt):
 		var sp scryptParams
 		if _, err := asn1.Unmarshal(p.KDF.Parameters.FullBytes, &sp); err != nil {
@@ -450,6 +466,59 @@ func parseEncryptedPKCS8(der []byte, password string) (crypto.Signer, error) {
 			return nil, passwordError("the private key (ENCRYPTED PRIVATE KEY)", true)
 		}
 		return nil, fmt.Errorf("%w: the encrypted key cannot be read (%v); %s", ErrUnsupportedFormat, err, reencryptHint)
+	}
+	return asRSASigner(key)
+}
+
+// pbkdf2Hashes are the PBKDF2 PRFs (hmacWith…) by OID.
+var pbkdf2Hashes = map[string]func() hash.Hash{
+	"1.2.840.113549.2.7":       sha1.New,
+	"1.2.840.113549.2.8":       sha256.New224,
+	oidHMACWithSHA256.String(): sha256.New,
+	"1.2.840.113549.2.10":      sha512.New384,
+	"1.2.840.113549.2.11":      sha512.New,
+}
+
+// decryptPBKDF2 decrypts PBES2 (PBKDF2 with AES-CBC or 3DES-CBC) key data.
+// A padding or parse failure after decryption means the password is wrong.
+func decryptPBKDF2(data []byte, password string, salt []byte, iter int, newHash func() hash.Hash, enc asn1.ObjectIdentifier, iv []byte) (crypto.Signer, error) {
+	var keyLen int
+	switch {
+	case enc.Equal(oidAES128CBC):
+		keyLen = 16
+	case enc.Equal(oidAES192CBC), enc.Equal(oidDESEDE3CBC):
+		keyLen = 24
+	default:
+		keyLen = 32
+	}
+	dk, err := pbkdf2.Key(newHash, password, salt, iter, keyLen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the key's PBKDF2 parameters cannot be used (%v); %s", ErrUnsupportedFormat, err, reencryptHint)
+	}
+	var block cipher.Block
+	if enc.Equal(oidDESEDE3CBC) {
+		block, err = des.NewTripleDESCipher(dk)
+	} else {
+		block, err = aes.NewCipher(dk)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupportedFormat, err)
+	}
+	plain := make([]byte, len(data))
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, data)
+	n := int(plain[len(plain)-1])
+	wrong := passwordError("the private key (ENCRYPTED PRIVATE KEY)", true)
+	if n == 0 || n > block.BlockSize() || n > len(plain) {
+		return nil, wrong
+	}
+	for _, b := range plain[len(plain)-n:] {
+		if int(b) != n {
+			return nil, wrong
+		}
+	}
+	key, err := x509.ParsePKCS8PrivateKey(plain[:len(plain)-n])
+	if err != nil {
+		return nil, wrong
 	}
 	return asRSASigner(key)
 }

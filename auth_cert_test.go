@@ -333,12 +333,12 @@ func TestLoadPEMErrors(t *testing.T) {
 		{"encrypted PKCS#8, unknown cipher", f.leaf.CertPEM, reencode(t, encDER, func(_ *encryptedPKInfo, p *pbes2Params) {
 			p.Enc.Algorithm = asn1.ObjectIdentifier{1, 2, 3, 4}
 		}), certTestPassword, ErrUnsupportedFormat, "cipher"},
-		{"encrypted PKCS#8, SHA-512 PRF", f.leaf.CertPEM, reencode(t, encDER, func(_ *encryptedPKInfo, p *pbes2Params) {
+		{"encrypted PKCS#8, unknown PRF", f.leaf.CertPEM, reencode(t, encDER, func(_ *encryptedPKInfo, p *pbes2Params) {
 			p.KDF.Parameters = asn1.RawValue{FullBytes: mustMarshal(t, struct {
 				Salt []byte
 				Iter int
 				PRF  pkix.AlgorithmIdentifier
-			}{[]byte("salt"), 2048, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 11}, Parameters: asn1.NullRawValue}})}
+			}{[]byte("salt"), 2048, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 3, 4}, Parameters: asn1.NullRawValue}})}
 		}), certTestPassword, ErrUnsupportedFormat, "hmacWithSHA256"},
 	}
 	for _, tc := range tests {
@@ -489,6 +489,8 @@ func TestLoadOpenSSLFiles(t *testing.T) {
 		{"pkcs12 -legacy", []string{"pkcs12", "-export", "-legacy", "-in", certPath, "-inkey", keyPath, "-certfile", caPath, "-passout", pass}, true},
 		{"pkcs8 -topk8 (encrypted PKCS#8)", []string{"pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", keyPath, "-passout", pass}, false},
 		{"pkcs8 -topk8 -scrypt", []string{"pkcs8", "-topk8", "-scrypt", "-in", keyPath, "-passout", pass}, false},
+		{"pkcs8 -topk8 hmacWithSHA512", []string{"pkcs8", "-topk8", "-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA512", "-in", keyPath, "-passout", pass}, false},
+		{"pkcs8 -topk8 des3", []string{"pkcs8", "-topk8", "-v2", "des3", "-in", keyPath, "-passout", pass}, false},
 		{"rsa -aes256 -traditional (legacy PEM)", []string{"rsa", "-aes256", "-traditional", "-in", keyPath, "-passout", pass}, false},
 	}
 	for i, tc := range tests {

@@ -164,6 +164,7 @@ type oauthFetcher struct {
 	issued      string   // the access token last handed out
 	verifierSet bool     // cfg.Verifier was exchanged (or superseded)
 	unsaved     error    // a save that failed; retried on later calls, returned by close
+	spent       string   // the refresh token the last refresh spent
 }
 
 func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
@@ -178,7 +179,7 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 	}
 	defer unlock()
 
-	if f.unsaved != nil {
+	if f.unsaved != nil && !f.saveLanded(ctx) {
 		f.retrySave(ctx)
 	}
 	if f.unsaved == nil { // the store holds what we hold, or newer
@@ -309,6 +310,19 @@ func (f *oauthFetcher) persistAndHand(ctx context.Context) *Token {
 	return f.hand()
 }
 
+// saveLanded reports whether a save that reported failure is in the store
+// after all (a store may fail after writing, e.g. on a directory sync), or was
+// superseded there by another process: only when the store still holds the
+// refresh token this client spent is its own state newer, to be saved again.
+func (f *oauthFetcher) saveLanded(ctx context.Context) bool {
+	s, err := f.store.Load(ctx)
+	if err != nil || s.RefreshToken == f.spent {
+		return false
+	}
+	f.unsaved = nil
+	return true
+}
+
 func (f *oauthFetcher) retrySave(ctx context.Context) {
 	s := f.st
 	if err := f.store.Save(ctx, &s); err != nil {
@@ -342,6 +356,7 @@ func (f *oauthFetcher) refresh(ctx context.Context) error {
 	if err != nil {
 		return oauthError("refreshing the OAuth token", err)
 	}
+	f.spent = old.RefreshToken
 	f.take(t)
 	return nil
 }

@@ -277,8 +277,8 @@ func oauthFromProperties(m map[string]string) (OAuthConfig, SettingsStore, error
 // settingsStoreAt maps OAuthSettingsLocation to a store: memory://NAME, a
 // file path, or (empty) the default file under os.UserConfigDir.
 func settingsStoreAt(loc string, cfg OAuthConfig, key []byte) (SettingsStore, error) {
-	if name, ok := strings.CutPrefix(loc, "memory://"); ok {
-		return memoryStoreNamed(name), nil
+	if len(loc) >= len("memory://") && strings.EqualFold(loc[:len("memory://")], "memory://") {
+		return memoryStoreNamed(loc[len("memory://"):]), nil
 	}
 	if loc == "" {
 		dir, err := os.UserConfigDir()

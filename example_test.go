@@ -200,7 +200,7 @@ func ExampleWithOAuth_deviceGrant() {
 			Initiate: anaplan.InitiateGetAndRefresh,
 			ShowDeviceCode: func(ctx context.Context, d *oauth2.DeviceAuthResponse) error {
 				fmt.Println("Open the verification page and enter the code shown") // d.VerificationURI, d.UserCode
-				return srv.ApproveDevice(d.UserCode)                            // the person approves (here: the fake)
+				return srv.ApproveDevice(d.UserCode)                               // the person approves (here: the fake)
 			},
 		}),
 		anaplan.WithSettingsStore(store),

@@ -546,3 +546,58 @@ func TestOAuthDefaultSettingsLocation(t *testing.T) {
 		t.Fatalf("default settings file: %v %v", st, err)
 	}
 }
+
+// landedStore saves, then reports failure once (as a store whose directory
+// sync fails after the rename would).
+type landedStore struct {
+	anaplan.SettingsStore
+	failOnce atomic.Bool
+}
+
+func (s *landedStore) Save(ctx context.Context, st *anaplan.Settings) error {
+	if err := s.SettingsStore.Save(ctx, st); err != nil {
+		return err
+	}
+	if s.failOnce.CompareAndSwap(true, false) {
+		return errors.New("directory sync failed")
+	}
+	return nil
+}
+
+func TestOAuthSaveThatLandedIsNotRewrittenStale(t *testing.T) {
+	f := newOAuthFake(t)
+	ctx := context.Background()
+	_, refresh, _ := f.IssueOAuthTokens(codeClientID, oauthUser)
+	shared := anaplan.NewMemoryStore()
+	a := &landedStore{SettingsStore: shared}
+	a.failOnce.Store(true)
+	cfg := anaplan.OAuthConfig{ClientID: codeClientID, ClientSecret: codeSecret, Initiate: anaplan.InitiateRefresh, RefreshToken: refresh}
+	c1, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(cfg), anaplan.WithSettingsStore(a))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close(ctx)
+	// Another process refreshes from what landed in the store.
+	f.Advance(40 * time.Minute)
+	c2, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(anaplan.OAuthConfig{ClientID: codeClientID, ClientSecret: codeSecret, Initiate: anaplan.InitiateRefresh}), anaplan.WithSettingsStore(shared))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Close(ctx)
+	newest, _ := shared.Load(ctx)
+	// The first client must adopt that, not write its older tokens back.
+	if code, _ := whoami(t, c1); code != 200 {
+		t.Fatalf("users/me %d", code)
+	}
+	if s, _ := shared.Load(ctx); s.RefreshToken != newest.RefreshToken {
+		t.Fatal("a save that had landed was written again over newer settings")
+	}
+	if f.GrantRevocations() != 0 {
+		t.Fatal("grant revoked")
+	}
+	for rt, n := range f.RefreshTokenUses() {
+		if n != 1 {
+			t.Fatalf("refresh token %.6s… used %d times", rt, n)
+		}
+	}
+}

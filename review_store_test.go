@@ -1,8 +1,8 @@
 package anaplan
 
 // Review of the settings store, the connection-string parser and the
-// credential loaders. Each test marked BUG fails on the code as reviewed and
-// describes the expected and the actual behaviour; the code is not fixed here.
+// credential loaders. Each test guards a bug the review found, since fixed;
+// its comment describes the bug as it was.
 
 import (
 	"context"
@@ -97,7 +97,7 @@ func reviewEncryptedPKCS8(t *testing.T, key any, password string, withKeyLength 
 	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der})
 }
 
-// BUG: an encrypted PKCS#8 key whose PBKDF2 parameters include the optional
+// Found in review (fixed: PBKDF2 keys are now decrypted natively): an encrypted PKCS#8 key whose PBKDF2 parameters include the optional
 // keyLength field (RFC 8018 A.2; the JDK always writes it, e.g. for
 // PBEWithHmacSHA256AndAES_256) does not load with its correct password.
 // parseEncryptedPKCS8 (auth_cert.go:421-424) understands keyLength when it
@@ -132,7 +132,7 @@ func TestReviewStoreLoadPEMEncryptedPKCS8WithKeyLength(t *testing.T) {
 	}
 }
 
-// BUG: FileStore.Load blocks forever, ignoring its context, when the settings
+// Found in review (fixed: Load refuses a non-regular file before opening it): FileStore.Load blocked forever, ignoring its context, when the settings
 // path is a named pipe (for example OAuthSettingsLocation=/dev/stdin, or a
 // path from a shell's process substitution). settings_store.go:355 opens the
 // path with a blocking os.Open before the "is not a regular file" check at

@@ -352,6 +352,11 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	if err := checkSettingsDir(filepath.Dir(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	// A FIFO or device would block the open itself: refuse it before
+	// opening (the opened file is checked again below).
+	if fi, err := os.Stat(s.path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", s.path)
+	}
 	f, err := os.Open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w in %s", ErrNoSettings, s.path)

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -218,8 +219,8 @@ func (s *Server) authenticateCertificate(w http.ResponseWriter, r *http.Request,
 			"body must be JSON {encodedData, encodedSignedData, encodedDataFormat}")
 		return
 	}
-	nonce, err1 := base64.StdEncoding.DecodeString(body.EncodedData)
-	sig, err2 := base64.StdEncoding.DecodeString(body.EncodedSignedData)
+	nonce, err1 := strictBase64(body.EncodedData)
+	sig, err2 := strictBase64(body.EncodedSignedData)
 	if err1 != nil || err2 != nil || len(nonce) == 0 || len(sig) == 0 {
 		authFailure(w, http.StatusBadRequest, StatusBadRequest,
 			"encodedData and encodedSignedData must be standard padded base64")
@@ -396,4 +397,13 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.dead = true
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// strictBase64 decodes standard, padded base64 with no line breaks (the
+// decoder alone skips CR and LF).
+func strictBase64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("line breaks in base64")
+	}
+	return base64.StdEncoding.Strict().DecodeString(s)
 }
