@@ -110,6 +110,8 @@ type entry struct {
 	bg        atomic.Bool
 }
 
+// fresh: served as it is, no refresh due. refreshAt is never after expiry,
+// so a fresh entry is also usable.
 func (e *entry) fresh(now time.Time) bool {
 	return e.refreshAt.IsZero() || now.Before(e.refreshAt)
 }
@@ -243,7 +245,7 @@ func (c *tokenCache) newEntry(tok *Token, now time.Time) *entry {
 	window := min(maxRefreshWindow, life/4)
 	window += time.Duration(c.jitter() * float64(window) / 5)
 	e.expiry = tok.Expiry.Add(-skew)
-	e.refreshAt = tok.Expiry.Add(-window)
+	e.refreshAt = tok.Expiry.Add(-max(window, skew)) // never after expiry
 	return e
 }
 
@@ -261,12 +263,19 @@ func (c *tokenCache) refreshInBackground(e *entry) {
 		if r.Err == nil {
 			return
 		}
-		now := c.now()
 		c.logger.LogAttrs(c.life, slog.LevelWarn, "anaplan: early token refresh failed; still using the current token",
 			slog.Time("expiry", e.tok.Expiry), slog.String("error", r.Err.Error()))
 		// Try again after a fraction of what remains, never on every call.
+		if c.closed.Load() {
+			return
+		}
+		now := c.now()
 		wait := max(refreshRetryMin, e.expiry.Sub(now)/4)
-		retry := &entry{tok: e.tok, authValue: e.authValue, expiry: e.expiry, refreshAt: now.Add(wait)}
+		retryAt := now.Add(wait)
+		if !e.expiry.IsZero() && retryAt.After(e.expiry) {
+			retryAt = e.expiry // never fresh past expiry
+		}
+		retry := &entry{tok: e.tok, authValue: e.authValue, expiry: e.expiry, refreshAt: retryAt}
 		c.cur.CompareAndSwap(e, retry)
 	}()
 }

@@ -321,3 +321,28 @@ func TestTokenRedaction(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheNeverServesExpiredAfterFailedEarlyRefresh(t *testing.T) {
+	clock := newFakeClock()
+	f := &countingFetcher{clock: clock, ttl: 35 * time.Minute}
+	c := newTestCache(f, clock)
+	defer c.close(context.Background())
+	ctx := context.Background()
+	c.Token(ctx)
+	// 12 s before expiry (2 s of it usable): the early refresh fails, and
+	// the retry is set no later than the expiry.
+	clock.Advance(35*time.Minute - 12*time.Second)
+	f.fail.Store(true)
+	if tok, err := c.Token(ctx); err != nil || tok.Value != "tok-1" {
+		t.Fatalf("%v %v", tok, err)
+	}
+	c.bg.Wait()
+	clock.Advance(3 * time.Second) // past the usable end
+	if tok, err := c.Token(ctx); err == nil {
+		t.Fatalf("served %v after its expiry", tok)
+	}
+	f.fail.Store(false)
+	if tok, err := c.Token(ctx); err != nil || tok.Value == "tok-1" {
+		t.Fatalf("after recovery: %v %v", tok, err)
+	}
+}
