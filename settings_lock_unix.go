@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,12 +44,6 @@ func syncSettingsDir(dir string) error {
 	return nil
 }
 
-// Polling bounds of lockSettingsFile while another process holds the lock.
-const (
-	lockPollMin = time.Millisecond
-	lockPollMax = 50 * time.Millisecond
-)
-
 // lockSettingsFile takes an exclusive flock(2) on path (created 0600 when missing),
 // waiting under ctx. flock locks belong to the open file description, so two
 // lockSettingsFile calls in one process exclude each other as two processes do.
@@ -74,25 +67,12 @@ func lockSettingsFile(ctx context.Context, path string) (release func(), err err
 		}
 		return ferr
 	}
-	delay := lockPollMin
-	for {
-		err := try()
-		if err == nil {
-			break
+	if err := pollLock(ctx, try, func(err error) bool { return !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) }); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, err
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("flock: %w", err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		delay = min(2*delay, lockPollMax)
+		return nil, fmt.Errorf("flock: %w", err)
 	}
 	return func() {
 		_ = rc.Control(func(fd uintptr) { _ = unix.Flock(int(fd), unix.LOCK_UN) })

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 
 	"golang.org/x/sys/windows"
 )
@@ -25,12 +24,6 @@ func checkSettingsFileMode(string, fs.FileInfo) error { return nil }
 
 // syncSettingsDir is a no-op: Windows cannot flush a directory handle.
 func syncSettingsDir(string) error { return nil }
-
-// Polling bounds of lockSettingsFile while another process holds the lock.
-const (
-	lockPollMin = time.Millisecond
-	lockPollMax = 50 * time.Millisecond
-)
 
 // lockAllBytes is the length (low and high halves) of the byte range
 // lockSettingsFile locks: the whole file, however long it grows.
@@ -62,25 +55,12 @@ func lockSettingsFile(ctx context.Context, path string) (release func(), err err
 		}
 		return lerr
 	}
-	delay := lockPollMin
-	for {
-		err := try()
-		if err == nil {
-			break
+	if err := pollLock(ctx, try, func(err error) bool { return !errors.Is(err, windows.ERROR_LOCK_VIOLATION) }); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, err
 		}
-		if !errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
-			f.Close()
-			return nil, fmt.Errorf("LockFileEx: %w", err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		delay = min(2*delay, lockPollMax)
+		return nil, fmt.Errorf("LockFileEx: %w", err)
 	}
 	return func() {
 		_ = rc.Control(func(fd uintptr) {

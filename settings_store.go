@@ -668,3 +668,33 @@ func checkSettingsDir(dir string) error {
 	}
 	return checkSettingsDirMode(dir, fi)
 }
+
+// Polling bounds of lockSettingsFile while another process holds the lock.
+const (
+	lockPollMin = time.Millisecond
+	lockPollMax = 50 * time.Millisecond
+)
+
+// pollLock calls try until it succeeds, waiting between calls with a growing
+// delay (lockPollMin to lockPollMax) while the lock is busy, under ctx. An
+// error for which failed reports true ends the wait.
+func pollLock(ctx context.Context, try func() error, failed func(error) bool) error {
+	delay := lockPollMin
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		if failed(err) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, lockPollMax)
+	}
+}
