@@ -340,26 +340,49 @@ func (s FileStore) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("path", s.path))
 }
 
+// target is the file the store reads and replaces: the path, or the file it
+// links to when the path is a symbolic link (a Save then replaces the target,
+// not the link, and the lock is taken beside the target).
+func (s *FileStore) target() string {
+	p := s.path
+	for range 40 { // follows links even to a file not created yet
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return p
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			return p
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(p), t)
+		}
+		p = t
+	}
+	return p
+}
+
 // Load reads and opens the settings file. It returns an error wrapping
 // ErrNoSettings when the file does not exist.
 func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
+	path := s.target()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkSettingsDir(filepath.Dir(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := checkSettingsDir(filepath.Dir(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	// A FIFO or device would block the open itself: refuse it before
 	// opening (the opened file is checked again below).
-	if fi, err := os.Stat(s.path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", s.path)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", path)
 	}
-	f, err := os.Open(s.path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s", ErrNoSettings, s.path)
+		return nil, fmt.Errorf("%w in %s", ErrNoSettings, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
@@ -370,9 +393,9 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", s.path)
+		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", path)
 	}
-	if err := checkSettingsFileMode(s.path, fi); err != nil {
+	if err := checkSettingsFileMode(path, fi); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, settingsMaxFile+1))
@@ -402,13 +425,14 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
+	path := s.target()
 	if st == nil {
 		return errors.New("anaplan: FileStore.Save: the settings are nil")
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.path)
+	dir := filepath.Dir(path)
 	if err := s.ensureDir(dir); err != nil {
 		return err
 	}
@@ -416,7 +440,7 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("anaplan: writing settings file: %w", err)
 	}
@@ -440,12 +464,12 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("anaplan: writing settings file: %w", err)
 	}
-	if err := os.Rename(tmpName, s.path); err != nil {
-		return fmt.Errorf("anaplan: replacing settings file %s: %w", s.path, err)
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("anaplan: replacing settings file %s: %w", path, err)
 	}
 	committed = true
 	if err := syncSettingsDir(dir); err != nil {
-		return fmt.Errorf("anaplan: settings file %s written, but syncing its directory failed: %w", s.path, err)
+		return fmt.Errorf("anaplan: settings file %s written, but syncing its directory failed: %w", path, err)
 	}
 	return nil
 }
@@ -464,21 +488,22 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
+	path := s.target()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	release, err := acquireSettingsPathLock(ctx, s.path)
+	release, err := acquireSettingsPathLock(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: waiting for the settings lock on %s: %w", s.path, err)
+		return nil, fmt.Errorf("anaplan: waiting for the settings lock on %s: %w", path, err)
 	}
-	if err := s.ensureDir(filepath.Dir(s.path)); err != nil {
+	if err := s.ensureDir(filepath.Dir(path)); err != nil {
 		release()
 		return nil, err
 	}
-	fileRelease, err := lockSettingsFile(ctx, s.path+".lock")
+	fileRelease, err := lockSettingsFile(ctx, path+".lock")
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("anaplan: waiting for the settings lock %s.lock: %w", s.path, err)
+		return nil, fmt.Errorf("anaplan: waiting for the settings lock %s.lock: %w", path, err)
 	}
 	var once sync.Once
 	return func() {

@@ -923,3 +923,39 @@ func FuzzDecodeSettingsFile(f *testing.F) {
 		}
 	})
 }
+
+func TestFileStoreThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real", "settings")
+	if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skipf("symlinks: %v", err)
+	}
+	ctx := context.Background()
+	key := SettingsKey("id", "secret")
+	st := &Settings{RefreshToken: "r", ClientID: "id"}
+	if err := NewFileStore(link, key).Save(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("Save replaced the symbolic link with a file: %v %v", fi, err)
+	}
+	got, err := NewFileStore(real, key).Load(ctx)
+	if err != nil || got.RefreshToken != "r" {
+		t.Fatalf("the link's target does not hold the settings: %v %v", got, err)
+	}
+	// The link and its target lock each other out.
+	unlock, err := NewFileStore(link, key).Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := NewFileStore(real, key).Lock(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock through the target while the link is locked: %v", err)
+	}
+}

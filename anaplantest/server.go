@@ -385,7 +385,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			// The client has gone: abort rather than let net/http answer
+			// an empty 200 that a racing client could still read.
+			panic(http.ErrAbortHandler)
 		case <-t.C:
 		}
 	}
