@@ -97,9 +97,6 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	env := &buildEnv{
 		hc:        &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect},
 		endpoints: ep,
-		logger:    cfg.logger,
-		now:       cfg.now,
-		store:     cfg.store,
 		cfg:       cfg,
 	}
 	f, err := cfg.scheme.build(env)

@@ -128,7 +128,7 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 			return nil, errors.New("anaplan: OAuth CallbackURL is not a valid URL")
 		}
 	}
-	store := env.store
+	store := env.cfg.store
 	if store == nil && cfg.Initiate != InitiateOff {
 		var err error
 		if store, err = defaultSettingsStore(cfg); err != nil {
@@ -140,8 +140,8 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 		oc:     OAuth2Config(cfg, env.endpoints),
 		hc:     env.hc,
 		store:  store,
-		logger: env.logger,
-		now:    env.now,
+		logger: env.cfg.logger,
+		now:    env.cfg.now,
 		prompt: env.cfg.prompt,
 	}, nil
 }

@@ -45,13 +45,11 @@ type scheme interface {
 	build(env *buildEnv) (fetcher, error)
 }
 
-// buildEnv is what a scheme may use to build its fetcher.
+// buildEnv is what a scheme may use to build its fetcher: the resolved
+// configuration (defaults filled in) and what New derived from it.
 type buildEnv struct {
 	hc        *http.Client // retrying, adds no token
 	endpoints Endpoints
-	logger    *slog.Logger
-	now       func() time.Time
-	store     SettingsStore
 	cfg       *config
 }
 
@@ -97,7 +95,7 @@ func (s certScheme) build(env *buildEnv) (fetcher, error) {
 	if s.cert == nil || s.key == nil {
 		return nil, errors.New("anaplan: Certificate authentication needs a certificate and its private key (see LoadPEM and LoadPKCS12)")
 	}
-	if err := checkCertificateKey(s.cert, s.key, env.now()); err != nil {
+	if err := checkCertificateKey(s.cert, s.key, env.cfg.now()); err != nil {
 		return nil, err
 	}
 	format := env.cfg.certFormat
@@ -110,7 +108,7 @@ func (s certScheme) build(env *buildEnv) (fetcher, error) {
 }
 
 func (a *authService) setup(env *buildEnv) {
-	a.hc, a.base, a.now, a.logger = env.hc, trimSlash(env.endpoints.Auth), env.now, env.logger
+	a.hc, a.base, a.now, a.logger = env.hc, trimSlash(env.endpoints.Auth), env.cfg.now, env.cfg.logger
 }
 
 // WithTokenSource uses tokens from ts (tests, external token brokers). They

@@ -102,7 +102,7 @@ func (t *transport) retryable(req *http.Request, resp *http.Response, err error)
 	if req.Context().Err() != nil {
 		return false
 	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+	if !canResend(req) {
 		return false
 	}
 	if err != nil {
@@ -184,6 +184,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// canResend reports whether req's body, if any, can be sent again.
+func canResend(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
 // rewind returns a copy of req with a fresh body for another attempt.
@@ -295,7 +300,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The server rejected the token: drop it (once, however many requests
 	// saw it) and try once more with a new one, if the body can be resent.
 	t.cache.invalidate(e.tok)
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+	if !canResend(req) {
 		return resp, nil
 	}
 	ne, err := t.cache.entry(req.Context())
