@@ -280,6 +280,16 @@ func settingsStoreAt(loc string, cfg OAuthConfig, key []byte) (SettingsStore, er
 	if len(loc) >= len("memory://") && strings.EqualFold(loc[:len("memory://")], "memory://") {
 		return memoryStoreNamed(loc[len("memory://"):]), nil
 	}
+	if open, scheme, ok := settingsSchemeOf(loc); ok {
+		if key == nil {
+			key = SettingsKey(cfg.ClientID, cfg.ClientSecret)
+		}
+		st, err := open(loc, key)
+		if err != nil {
+			return nil, fmt.Errorf("opening the %s:// settings store: %w", scheme, err)
+		}
+		return st, nil
+	}
 	if loc == "" {
 		dir, err := os.UserConfigDir()
 		if err != nil {
