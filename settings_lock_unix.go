@@ -82,3 +82,9 @@ func lockSettingsFile(ctx context.Context, path string) (release func(), err err
 
 // settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
 const settingsLockCrossProcess = true
+
+// isNoSpace reports a full file system or an exhausted quota.
+func isNoSpace(err error) bool { return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) }
+
+// isReadOnly reports a read-only file system.
+func isReadOnly(err error) bool { return errors.Is(err, unix.EROFS) }
