@@ -144,23 +144,23 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 		oc:      OAuth2Config(cfg, env.endpoints),
 		hc:      env.hc,
 		spendHC: spendHC,
-		store:  store,
-		logger: env.cfg.logger,
-		now:    env.cfg.now,
-		prompt: env.cfg.prompt,
+		store:   store,
+		logger:  env.cfg.logger,
+		now:     env.cfg.now,
+		prompt:  env.cfg.prompt,
 	}, nil
 }
 
 // oauthFetcher obtains, refreshes and persists OAuth tokens. The cache calls
 // fetch one at a time; mu also guards against close running alongside.
 type oauthFetcher struct {
-	cfg    OAuthConfig
-	oc     *oauth2.Config
+	cfg     OAuthConfig
+	oc      *oauth2.Config
 	hc      *http.Client
 	spendHC *http.Client  // hc without its Timeout: for the requests that spend
 	store   SettingsStore // nil with InitiateOff
-	logger *slog.Logger
-	now    func() time.Time
+	logger  *slog.Logger
+	now     func() time.Time
 
 	// prompt reads the redirected URL on the terminal (tests replace it).
 	prompt func(ctx context.Context, msg string) (string, error)
