@@ -67,7 +67,8 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.scheme == nil {
 		return nil, errors.New("anaplan: no way to authenticate was given: use WithBasic, WithCertificate, WithOAuth or WithTokenSource, or AuthScheme in a connection string")
 	}
-	if cfg.now == nil {
+	realClock := cfg.now == nil
+	if realClock {
 		cfg.now = time.Now
 	}
 	if cfg.logger == nil {
@@ -103,7 +104,11 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache := newTokenCache(f, cfg.now, cfg.logger)
+	var cacheClock func() time.Time // nil: the real clock, kept by timers
+	if !realClock {
+		cacheClock = cfg.now
+	}
+	cache := newTokenCache(f, cacheClock, cfg.logger)
 	at := &authTransport{next: tr, uaValue: tr.uaValue, cache: cache, hosts: [2]origin{newOrigin(ep.Auth), newOrigin(ep.API)}}
 	c := &Client{
 		cache:     cache,
