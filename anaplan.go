@@ -42,7 +42,7 @@ type Client struct {
 	endpoints Endpoints
 	scheme    string
 
-	opened    []SettingsStore // closed by Close
+	opened []SettingsStore // closed by Close
 
 	closeOnce sync.Once
 	closeErr  error
