@@ -405,7 +405,10 @@ func (s *FileStore) PrepareSpend(ctx context.Context) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return time.Time{}, err
+	}
 	dir := filepath.Dir(path)
 	if err := s.ensureDir(dir); err != nil {
 		return time.Time{}, err
@@ -456,23 +459,30 @@ func unwritableDir(dir string, err error) error {
 // target is the file the store reads and replaces: the path, or the file it
 // links to when the path is a symbolic link (a Save then replaces the target,
 // not the link, and the lock is taken beside the target).
-func (s *FileStore) target() string {
+//
+// A link is followed only where nobody else could have planted it: a link
+// in a directory that group or others can write to, or owned by another
+// user, is refused (Unix), as OpenSSH refuses such key files.
+func (s *FileStore) target() (string, error) {
 	p := s.path
 	for range 40 { // follows links even to a file not created yet
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-			return p
+			return p, nil
+		}
+		if err := checkSettingsLink(p, fi); err != nil {
+			return "", err
 		}
 		t, err := os.Readlink(p)
 		if err != nil {
-			return p
+			return p, nil
 		}
 		if !filepath.IsAbs(t) {
 			t = filepath.Join(filepath.Dir(p), t)
 		}
 		p = t
 	}
-	return p
+	return p, nil
 }
 
 // Load reads and opens the settings file. It returns an error wrapping
@@ -481,7 +491,10 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -511,6 +524,9 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	if err := checkSettingsFileMode(path, fi); err != nil {
 		return nil, err
 	}
+	if err := checkSettingsOwner(path, "file", fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, settingsMaxFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
@@ -538,7 +554,10 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return err
+	}
 	if st == nil {
 		return errors.New("anaplan: FileStore.Save: the settings are nil")
 	}
@@ -610,7 +629,10 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -814,7 +836,10 @@ func checkSettingsDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
 	}
-	return checkSettingsDirMode(dir, fi)
+	if err := checkSettingsDirMode(dir, fi); err != nil {
+		return err
+	}
+	return checkSettingsOwner(dir, "directory", fi)
 }
 
 // Polling bounds of lockSettingsFile while another process holds the lock.
