@@ -525,7 +525,9 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-func scrubbed(err error) error { return &scrubbedError{msg: scrubServerText(scrubURLError(err)), err: err} }
+func scrubbed(err error) error {
+	return &scrubbedError{msg: scrubServerText(scrubURLError(err)), err: err}
+}
 
 // parseVerifier takes an authorization code, or the whole URL the browser
 // was redirected to, and returns the code and state.
