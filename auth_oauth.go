@@ -371,7 +371,7 @@ func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
 
 // spendTimeout bounds a call that spends a single-use credential, whatever
 // the per-request timeout (Timeout, WithTimeout, the given client's).
-const spendTimeout = time.Minute
+const spendTimeout = 45 * time.Second
 
 // spendCtx detaches a call that spends a single-use credential (a rotating
 // refresh token, an authorization code) from the caller's cancellation: once
