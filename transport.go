@@ -477,6 +477,9 @@ func decodeError(resp *http.Response, body []byte) *APIError {
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
+	if e.StatusCode == http.StatusForbidden {
+		e.Hint = "the credentials were accepted, but this user lacks the permission for this call; a tenant or workspace administrator can grant it (signing in again does not help)"
+	}
 	e.Message = truncate(scrubServerText(strings.TrimSpace(e.Message)), 300)
 	e.Code = truncate(scrubServerText(e.Code), 100)
 	return e
