@@ -20,16 +20,21 @@ func cmdToken(ctx context.Context, a *app, _ []string) error {
 		return err
 	}
 	tok, err := c.Token(ctx)
-	if err != nil {
-		return err
-	}
 	// Closing a Basic or Certificate client logs its session out, which
-	// would kill the token printed; an OAuth client's Close only saves what
-	// it holds (a rotated refresh token), which must not be lost.
-	if cs, _ := a.connection(); isOAuth(cs) {
-		if err := closeClient(ctx, c); err != nil {
-			return err
-		}
+	// would kill the token printed: it is left open. Any other client (OAuth,
+	// explicit or inferred) is closed, which saves what it holds (a rotated
+	// refresh token): a save that fails makes the command fail.
+	var cerr error
+	if endsSession(c) {
+		untrack(c)
+	} else {
+		cerr = closeClient(ctx, c)
+	}
+	if err != nil {
+		return errors.Join(err, cerr)
+	}
+	if cerr != nil {
+		return cerr
 	}
 	if a.o.json {
 		out := map[string]any{"token": tok.Value, "type": tok.Type}
@@ -40,11 +45,6 @@ func cmdToken(ctx context.Context, a *app, _ []string) error {
 	}
 	fmt.Fprintln(a.stdout, tok.Value)
 	return nil
-}
-
-func isOAuth(cs string) bool {
-	m, err := anaplan.ParseConnectionString(cs)
-	return err == nil && strings.EqualFold(m["AuthScheme"], "OAuth")
 }
 
 // settingsLocation is where FromConnectionString keeps OAuth settings.
@@ -60,7 +60,7 @@ func settingsLocation(m map[string]string) (string, error) {
 }
 
 func cmdLogin(ctx context.Context, a *app, _ []string) error {
-	cs, err := a.connection()
+	cs, err := a.connection(ctx)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func cmdLogin(ctx context.Context, a *app, _ []string) error {
 			return err
 		}
 	}
-	c, err := anaplan.New(ctx, append([]anaplan.Option{anaplan.FromConnectionString(joinConnectionString(m)), anaplan.WithUserAgent("anaplan-cli/" + anaplan.Version)}, a.extra...)...)
+	c, err := a.newClient(ctx, joinConnectionString(m))
 	if err != nil {
 		return err
 	}
@@ -112,8 +112,8 @@ func joinConnectionString(m map[string]string) string {
 	return b.String()
 }
 
-func cmdLogout(_ context.Context, a *app, _ []string) error {
-	cs, err := a.connection()
+func cmdLogout(ctx context.Context, a *app, _ []string) error {
+	cs, err := a.connection(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,21 +8,48 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"iter"
+	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/go-anaplan/anaplan"
 )
 
-// connection returns the connection string, or a usage error.
-func (a *app) connection() (string, error) {
-	cs := a.o.connection
-	if cs == "" {
-		cs = a.getenv("ANAPLAN_CONNECTION")
+// maxConnectionFile bounds a connection file: a connection string is a few
+// hundred bytes, and /dev/zero must not fill the memory.
+const maxConnectionFile = 1 << 20
+
+// connection returns the connection string, or a usage error. It comes from
+// --connection-file, --connection, $ANAPLAN_CONNECTION_FILE or
+// $ANAPLAN_CONNECTION, the first that is set.
+func (a *app) connection(ctx context.Context) (string, error) {
+	if a.csRead {
+		return a.cs, a.csErr
+	}
+	a.csRead = true
+	a.cs, a.csErr = a.readConnection(ctx)
+	return a.cs, a.csErr
+}
+
+func (a *app) readConnection(ctx context.Context) (string, error) {
+	if a.o.connection != "" && a.o.connectionFile != "" {
+		return "", usagef("--connection and --connection-file both give the connection: keep one")
+	}
+	cs, file := a.o.connection, a.o.connectionFile
+	if cs == "" && file == "" {
+		if file = a.getenv("ANAPLAN_CONNECTION_FILE"); file == "" {
+			cs = a.getenv("ANAPLAN_CONNECTION")
+		}
+	}
+	if file != "" {
+		var err error
+		if cs, err = a.readConnectionFile(ctx, file); err != nil {
+			return "", err
+		}
 	}
 	if strings.TrimSpace(cs) == "" {
-		return "", usagef(`no connection: pass --connection "AuthScheme=Basic;User=…;Password=…" or set ANAPLAN_CONNECTION (run 'anaplan demo' to try without one)`)
+		return "", usagef(`no connection: pass --connection-file FILE (- for standard input) or --connection "AuthScheme=Basic;User=…;Password=…", or set ANAPLAN_CONNECTION (run 'anaplan demo' to try without one)`)
 	}
 	if _, err := anaplan.ParseConnectionString(cs); err != nil {
 		return "", &usageError{msg: errorText(err)}
@@ -30,15 +57,89 @@ func (a *app) connection() (string, error) {
 	return cs, nil
 }
 
-// client signs in with the connection string.
+// readConnectionFile reads a connection string from a regular file or, for
+// "-", standard input; surrounding white space (a final newline) is dropped.
+func (a *app) readConnectionFile(ctx context.Context, name string) (string, error) {
+	var r io.Reader
+	what := name
+	if name == "-" {
+		if a.stdinTaken {
+			return "", usagef("standard input cannot hold both the connection (--connection-file -) and the data (-)")
+		}
+		a.stdinTaken = true
+		r, what = &interruptibleReader{ctx: ctx, r: a.stdin}, "standard input"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", &usageError{msg: fmt.Sprintf("the connection file: %v", err)}
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return "", &usageError{msg: fmt.Sprintf("the connection file: %v", err)}
+		}
+		if !st.Mode().IsRegular() {
+			return "", usagef("the connection file %s is not a regular file", name)
+		}
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxConnectionFile+1))
+	if err != nil {
+		return "", fmt.Errorf("reading the connection from %s: %w", what, err)
+	}
+	if len(b) > maxConnectionFile {
+		return "", usagef("the connection in %s is longer than 1 MiB: is it the right file?", what)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// client signs in with the connection string. A connection string that
+// cannot be used (a property missing or wrong: no request could succeed) is
+// a usage error, exit status 2; a refusal by the server is a failure.
 func (a *app) client(ctx context.Context, extra ...anaplan.Option) (*anaplan.Client, error) {
-	cs, err := a.connection()
+	cs, err := a.connection(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return a.newClient(ctx, cs, extra...)
+}
+
+// newClient is anaplan.New with the command's options, after a check of the
+// configuration that sends nothing.
+func (a *app) newClient(ctx context.Context, cs string, extra ...anaplan.Option) (*anaplan.Client, error) {
 	opts := []anaplan.Option{anaplan.FromConnectionString(cs), anaplan.WithUserAgent("anaplan-cli/" + anaplan.Version)}
-	opts = append(opts, a.extra...)
-	return anaplan.New(ctx, append(opts, extra...)...)
+	opts = append(append(opts, a.extra...), extra...)
+	if err := configError(ctx, opts); err != nil {
+		return nil, err
+	}
+	c, err := anaplan.New(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	track(c)
+	return c, nil
+}
+
+// configError checks the options as New does, with a context already ended:
+// New reports what is wrong with the configuration before it sends or locks
+// anything, and stops at its first wait otherwise.
+func configError(ctx context.Context, opts []anaplan.Option) error {
+	dry, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cancel()
+	c, err := anaplan.New(dry, opts...)
+	if c != nil {
+		_ = c.Close(dry)
+	}
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, anaplan.ErrInteractionRequired),
+		errors.Is(err, anaplan.ErrNoSettings), errors.Is(err, anaplan.ErrUnauthorized):
+		return nil
+	}
+	var ae *anaplan.APIError
+	if errors.As(err, &ae) {
+		return nil
+	}
+	return &usageError{msg: errorText(err)}
 }
 
 // closeTimeout bounds the logout (Basic, Certificate) or the save of the
@@ -47,11 +148,21 @@ func (a *app) client(ctx context.Context, extra ...anaplan.Option) (*anaplan.Cli
 var closeTimeout = 5 * time.Second
 
 // closeClient closes c even when ctx was cancelled (Ctrl-C), within
-// closeTimeout.
+// closeTimeout. Its error (a save of rotated tokens that failed) makes the
+// command fail.
 func closeClient(ctx context.Context, c *anaplan.Client) error {
+	defer untrack(c)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 	defer cancel()
 	return c.Close(cctx)
+}
+
+// endsSession: closing c logs out a session (Basic, Certificate), which
+// would end a token handed out; any other client (OAuth, whatever chose
+// it) persists what it holds when closed.
+func endsSession(c *anaplan.Client) bool {
+	s := c.String()
+	return strings.Contains(s, "{Scheme:Basic ") || strings.Contains(s, "{Scheme:Certificate ")
 }
 
 // withClient signs in, runs f, and closes the client.
@@ -63,6 +174,9 @@ func (a *app) withClient(ctx context.Context, f func(c *anaplan.Client) error) e
 	err = f(c)
 	cerr := closeClient(ctx, c)
 	if err != nil {
+		if cerr != nil {
+			return errors.Join(err, cerr)
+		}
 		return err
 	}
 	return cerr
@@ -70,71 +184,20 @@ func (a *app) withClient(ctx context.Context, f func(c *anaplan.Client) error) e
 
 // model resolves --workspace and --model (names or IDs) to a handle.
 func (a *app) model(ctx context.Context, c *anaplan.Client) (*anaplan.ModelHandle, anaplan.Model, error) {
-	var matches []anaplan.Model
-	for m, err := range c.Models(ctx) {
-		if err != nil {
-			return nil, anaplan.Model{}, err
-		}
-		if a.o.workspace != "" && m.WorkspaceID != a.o.workspace && !strings.EqualFold(m.WorkspaceName, a.o.workspace) {
-			continue
-		}
-		if m.ID == a.o.model {
-			matches = []anaplan.Model{m}
-			break
-		}
-		if strings.EqualFold(m.Name, a.o.model) {
-			matches = append(matches, m)
-		}
+	m, err := c.FindModel(ctx, a.o.workspace, a.o.model)
+	if err == nil {
+		return c.Model(m.WorkspaceID, m.ID), *m, nil
 	}
-	switch {
-	case len(matches) == 1:
-		return c.Model(matches[0].WorkspaceID, matches[0].ID), matches[0], nil
-	case len(matches) > 1:
-		var ws []string
-		for _, m := range matches {
-			ws = append(ws, fmt.Sprintf("%s (%s)", m.WorkspaceName, m.WorkspaceID))
-		}
-		return nil, anaplan.Model{}, fmt.Errorf("several models are called %q, in workspaces %s: choose one with --workspace", a.o.model, strings.Join(ws, ", "))
-	case a.o.workspace != "":
+	if errors.Is(err, anaplan.ErrNotFound) && a.o.workspace != "" {
 		// Not listed: let the server say what it thinks of these IDs.
-		m := c.Model(a.o.workspace, a.o.model)
-		info, err := m.Info(ctx)
-		if err != nil {
-			return nil, anaplan.Model{}, fmt.Errorf("model %q of workspace %q: %w", a.o.model, a.o.workspace, err)
+		h := c.Model(a.o.workspace, a.o.model)
+		info, ierr := h.Info(ctx)
+		if ierr != nil {
+			return nil, anaplan.Model{}, fmt.Errorf("model %q of workspace %q: %w", a.o.model, a.o.workspace, ierr)
 		}
-		return m, *info, nil
+		return h, *info, nil
 	}
-	return nil, anaplan.Model{}, fmt.Errorf("no model called or with ID %q among the models the user can see: run 'anaplan models' to list them", a.o.model)
-}
-
-// find picks the item whose ID is key, or else whose name is key (exactly,
-// then ignoring case).
-func find[T any](seq iter.Seq2[T, error], key, what, plural string, id, name func(T) string) (T, error) {
-	var zero T
-	var exact, folded []T
-	for v, err := range seq {
-		if err != nil {
-			return zero, err
-		}
-		switch {
-		case id(v) == key:
-			return v, nil
-		case name(v) == key:
-			exact = append(exact, v)
-		case strings.EqualFold(name(v), key):
-			folded = append(folded, v)
-		}
-	}
-	for _, set := range [][]T{exact, folded} {
-		switch len(set) {
-		case 0:
-			continue
-		case 1:
-			return set[0], nil
-		}
-		return zero, fmt.Errorf("several %s are called %q: use the ID", plural, key)
-	}
-	return zero, fmt.Errorf("no %s called or with ID %q in the model: run 'anaplan %s' to list them", what, key, plural)
+	return nil, anaplan.Model{}, err
 }
 
 // errorText is an error for a person: what went wrong and what to do.
@@ -143,6 +206,7 @@ func errorText(err error) string {
 	var ua x509.UnknownAuthorityError
 	var ci x509.CertificateInvalidError
 	var hn x509.HostnameError
+	var le *anaplan.LookupError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted: " + msg
@@ -154,8 +218,20 @@ func errorText(err error) string {
 		return msg + "\n(the server's TLS certificate is for another host: check AuthURL and APIURL in the connection string)"
 	case errors.Is(err, anaplan.ErrInteractionRequired):
 		return msg + "\n(run 'anaplan login' to sign in and save the settings)"
+	case errors.As(err, &le) && le.Count == 0:
+		return msg + fmt.Sprintf(": run 'anaplan %s' to list them", lookupPlural(le.Kind))
+	case errors.As(err, &le) && le.Kind == "model":
+		return msg + "; or choose the workspace with --workspace"
 	case errors.Is(err, anaplan.ErrUnauthorized):
 		return msg + "\n(check the credentials in the connection string)"
 	}
 	return msg
+}
+
+// lookupPlural is the listing command for a kind of object.
+func lookupPlural(kind string) string {
+	if kind == "process" {
+		return "processes"
+	}
+	return kind + "s"
 }

@@ -121,17 +121,29 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 func lookupAction(ctx context.Context, m *anaplan.ModelHandle, kind anaplan.TaskKind, key string) (id, name, source string, err error) {
 	switch kind {
 	case anaplan.ImportTask:
-		v, err := find(m.Imports(ctx), key, "import", "imports", func(x anaplan.Import) string { return x.ID }, func(x anaplan.Import) string { return x.Name })
-		return v.ID, v.Name, v.ImportDataSourceID, err
+		v, err := m.FindImport(ctx, key)
+		if err != nil {
+			return "", "", "", err
+		}
+		return v.ID, v.Name, v.ImportDataSourceID, nil
 	case anaplan.ExportTask:
-		v, err := find(m.Exports(ctx), key, "export", "exports", func(x anaplan.Export) string { return x.ID }, func(x anaplan.Export) string { return x.Name })
-		return v.ID, v.Name, "", err
+		v, err := m.FindExport(ctx, key)
+		if err != nil {
+			return "", "", "", err
+		}
+		return v.ID, v.Name, "", nil
 	case anaplan.ProcessTask:
-		v, err := find(m.Processes(ctx), key, "process", "processes", func(x anaplan.Process) string { return x.ID }, func(x anaplan.Process) string { return x.Name })
-		return v.ID, v.Name, "", err
+		v, err := m.FindProcess(ctx, key)
+		if err != nil {
+			return "", "", "", err
+		}
+		return v.ID, v.Name, "", nil
 	}
-	v, err := find(m.Actions(ctx), key, "action", "actions", func(x anaplan.Action) string { return x.ID }, func(x anaplan.Action) string { return x.Name })
-	return v.ID, v.Name, "", err
+	v, err := m.FindAction(ctx, key)
+	if err != nil {
+		return "", "", "", err
+	}
+	return v.ID, v.Name, "", nil
 }
 
 // saveDumps saves the failure dumps of a result into --dump-dir and returns
@@ -144,7 +156,7 @@ func (a *app) saveDumps(ctx context.Context, m *anaplan.ModelHandle, res *anapla
 			name += "-" + d.ObjectID
 		}
 		path := filepath.Join(a.o.dumpDir, safeName(name+".csv", "dump.csv"))
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
 		if err == nil {
 			_, err = m.Dump(ctx, d, f)
 			if cerr := f.Close(); err == nil {

@@ -4,17 +4,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-anaplan/anaplan"
 )
 
 func fileByKey(ctx context.Context, m *anaplan.ModelHandle, key string) (anaplan.File, error) {
-	return find(m.Files(ctx), key, "file", "files", func(f anaplan.File) string { return f.ID }, func(f anaplan.File) string { return f.Name })
+	f, err := m.FindFile(ctx, key)
+	if err != nil {
+		return anaplan.File{}, err
+	}
+	return *f, nil
 }
 
 func cmdUpload(ctx context.Context, a *app, args []string) error {
@@ -108,35 +114,97 @@ func cmdDownload(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-// download writes a model's file to path ("" = its name here, "-" = stdout).
-// A file is written whole or not at all: into a temporary name, renamed at
-// the end.
+// download writes a model's file to path: "" is its name in the current
+// directory, a directory (or a path ending in a separator) its name in
+// there, "-" standard output. A file is written whole or not at all: into a
+// temporary name beside it, then moved into place; an existing file is
+// replaced only with --force. The file gets the mode a new file gets (0666
+// less the umask).
 func (a *app) download(ctx context.Context, m *anaplan.ModelHandle, id, name, path string) (int64, string, error) {
-	bar := a.progress("download " + clean(name))
-	defer bar.done()
-	opts := &anaplan.DownloadOptions{Concurrency: max(a.o.concurrency, 1), Progress: bar.transfer}
 	if path == "-" {
-		n, err := m.Download(ctx, id, a.stdout, opts)
+		bar := a.progress("download " + clean(name))
+		defer bar.done()
+		n, err := m.Download(ctx, id, a.stdout, &anaplan.DownloadOptions{Concurrency: max(a.o.concurrency, 1), Progress: bar.transfer})
 		return n, stdoutName, err
 	}
-	if path == "" {
-		path = safeName(name, id)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
+	path, err := a.target(path, name, id)
 	if err != nil {
 		return 0, path, err
 	}
-	n, err := m.Download(ctx, id, tmp, opts)
+	bar := a.progress("download " + clean(name))
+	defer bar.done()
+	tmp, err := createPart(path)
+	if err != nil {
+		return 0, path, err
+	}
+	n, err := m.Download(ctx, id, tmp, &anaplan.DownloadOptions{Concurrency: max(a.o.concurrency, 1), Progress: bar.transfer})
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = a.place(tmp.Name(), path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
 	}
 	return n, path, err
+}
+
+// target is the local path a download writes, checked before anything is
+// fetched.
+func (a *app) target(path, name, id string) (string, error) {
+	if path == "" {
+		path = safeName(name, id)
+	} else if strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) {
+		st, err := os.Stat(path)
+		if err != nil || !st.IsDir() {
+			return path, fmt.Errorf("%s is not a directory: create it first, or leave the final %q out to name a file", path, path[len(path)-1:])
+		}
+		path = filepath.Join(path, safeName(name, id))
+	} else if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, safeName(name, id))
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.IsDir() {
+			return path, fmt.Errorf("%s is a directory", path)
+		}
+		if !a.o.force {
+			return path, fmt.Errorf("%s exists: pass --force to replace it, or -o to write elsewhere", path)
+		}
+	}
+	return path, nil
+}
+
+// createPart creates an empty temporary file beside path, with the mode
+// the umask leaves of 0666.
+func createPart(path string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	for range 100 {
+		f, err := os.OpenFile(filepath.Join(dir, "."+base+"."+randomWord()[:8]+".part"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("no free temporary name beside %s", path)
+}
+
+// place moves the finished download tmp to path. Without --force a file
+// that appeared at path meanwhile is kept: the link fails when path exists.
+func (a *app) place(tmp, path string) error {
+	if a.o.force {
+		return os.Rename(tmp, path)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s exists: pass --force to replace it, or -o to write elsewhere", path)
+		}
+		// No hard links here (some file systems): check, then rename.
+		if _, serr := os.Lstat(path); serr == nil {
+			return fmt.Errorf("%s exists: pass --force to replace it, or -o to write elsewhere", path)
+		}
+		return os.Rename(tmp, path)
+	}
+	return os.Remove(tmp)
 }
 
 // interruptibleReader reads r, but a Read returns ctx's error as soon as
@@ -182,11 +250,21 @@ func (ir *interruptibleReader) Read(p []byte) (int, error) {
 // stdoutName is the path a download to "-" reports.
 const stdoutName = "standard output"
 
-// safeName makes a file name from an Anaplan file's name.
+// safeName makes a local file name from an Anaplan file's name: its last
+// path element, with control characters, direction overrides and invalid
+// UTF-8 replaced by "_" (a name that would otherwise move the cursor when
+// listed, or hide its real extension); the ID when nothing usable is left.
 func safeName(name, id string) string {
-	name = filepath.Base(strings.ReplaceAll(name, `\`, "/"))
-	if name == "." || name == "/" || name == ".." || name == "" {
-		return id
+	var b strings.Builder
+	for i, r := range name {
+		if unsafeRune(r) || (r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD")) {
+			r = '_'
+		}
+		b.WriteRune(r)
+	}
+	name = filepath.Base(strings.ReplaceAll(b.String(), `\`, "/"))
+	if strings.Trim(name, ". _") == "" || name == "/" {
+		return safeName(id, "download")
 	}
 	return name
 }
