@@ -61,7 +61,7 @@ func (a *app) readConnection(ctx context.Context) (string, error) {
 // "-", standard input; surrounding white space (a final newline) is dropped.
 func (a *app) readConnectionFile(ctx context.Context, name string) (string, error) {
 	var r io.Reader
-	what := name
+	what := "the connection file"
 	if name == "-" {
 		if a.stdinTaken {
 			return "", usagef("standard input cannot hold both the connection (--connection-file -) and the data (-)")
@@ -69,28 +69,39 @@ func (a *app) readConnectionFile(ctx context.Context, name string) (string, erro
 		a.stdinTaken = true
 		r, what = &interruptibleReader{ctx: ctx, r: a.stdin}, "standard input"
 	} else {
+		// The path is not shown: a value given to a flag may be a secret
+		// typed in the wrong place.
 		f, err := os.Open(name)
 		if err != nil {
-			return "", &usageError{msg: fmt.Sprintf("the connection file: %v", err)}
+			return "", usagef("the connection file (--connection-file or $ANAPLAN_CONNECTION_FILE) cannot be opened: %v", pathErr(err))
 		}
 		defer f.Close()
 		st, err := f.Stat()
 		if err != nil {
-			return "", &usageError{msg: fmt.Sprintf("the connection file: %v", err)}
+			return "", usagef("the connection file (--connection-file or $ANAPLAN_CONNECTION_FILE): %v", pathErr(err))
 		}
 		if !st.Mode().IsRegular() {
-			return "", usagef("the connection file %s is not a regular file", name)
+			return "", usagef("the connection file (--connection-file or $ANAPLAN_CONNECTION_FILE) is not a regular file")
 		}
 		r = f
 	}
 	b, err := io.ReadAll(io.LimitReader(r, maxConnectionFile+1))
 	if err != nil {
-		return "", fmt.Errorf("reading the connection from %s: %w", what, err)
+		return "", fmt.Errorf("reading the connection from %s: %w", what, pathErr(err))
 	}
 	if len(b) > maxConnectionFile {
 		return "", usagef("the connection in %s is longer than 1 MiB: is it the right file?", what)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// pathErr is err without the path it names.
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // client signs in with the connection string. A connection string that
@@ -112,12 +123,35 @@ func (a *app) newClient(ctx context.Context, cs string, extra ...anaplan.Option)
 	if err := configError(ctx, opts); err != nil {
 		return nil, err
 	}
-	c, err := anaplan.New(ctx, opts...)
+	var c *anaplan.Client
+	err := func() error {
+		if mayPersist(cs) {
+			defer startSignIn()()
+		}
+		var err error
+		c, err = anaplan.New(ctx, opts...)
+		if err == nil {
+			track(c)
+		}
+		return err
+	}()
+	return c, err
+}
+
+// mayPersist: the connection string makes a client that keeps tokens (an
+// OAuth one, the scheme given or inferred), whose sign-in may save them.
+func mayPersist(cs string) bool {
+	m, err := anaplan.ParseConnectionString(cs)
 	if err != nil {
-		return nil, err
+		return false
 	}
-	track(c)
-	return c, nil
+	switch strings.ToLower(m["AuthScheme"]) {
+	case "oauth":
+		return true
+	case "":
+		return m["OAuthClientId"] != "" || m["OAuthAccessToken"] != "" || m["OAuthRefreshToken"] != ""
+	}
+	return false
 }
 
 // configError checks the options as New does, with a context already ended:

@@ -32,6 +32,41 @@ var live struct {
 	mu      sync.Mutex
 	clients map[*anaplan.Client]bool
 	bars    map[*bar]bool
+	// signingIn counts the calls of anaplan.New under way for a client that
+	// persists tokens: cancelled, New still waits for a refresh it started
+	// and saves its result before returning.
+	signingIn int
+	idle      chan struct{} // closed when signingIn drops to 0
+}
+
+// startSignIn records a call of New under way; the function returned ends
+// the record.
+func startSignIn() func() {
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	if live.signingIn == 0 {
+		live.idle = make(chan struct{})
+	}
+	live.signingIn++
+	return func() {
+		live.mu.Lock()
+		defer live.mu.Unlock()
+		live.signingIn--
+		if live.signingIn == 0 {
+			close(live.idle)
+		}
+	}
+}
+
+// signInsIdle is closed when no call of New that may save tokens is under
+// way (nil: none is).
+func signInsIdle() <-chan struct{} {
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	if live.signingIn == 0 {
+		return nil
+	}
+	return live.idle
 }
 
 func track(c *anaplan.Client) {
@@ -106,8 +141,8 @@ func interrupts(sig <-chan os.Signal, cancel context.CancelCauseFunc, stderr io.
 
 	<-sig
 	clearProgress()
-	cs := persisting()
-	if len(cs) == 0 {
+	idle := signInsIdle()
+	if idle == nil && len(persisting()) == 0 {
 		exit(exitInterrupted)
 		return
 	}
@@ -116,8 +151,14 @@ func interrupts(sig <-chan os.Signal, cancel context.CancelCauseFunc, stderr io.
 	go func() {
 		ctx, stop := context.WithTimeout(context.Background(), saveWait)
 		defer stop()
+		if idle != nil { // a sign-in saves what it got before New returns
+			select {
+			case <-idle:
+			case <-ctx.Done():
+			}
+		}
 		var errs []error
-		for _, c := range cs {
+		for _, c := range persisting() {
 			errs = append(errs, c.Close(ctx))
 		}
 		done <- errors.Join(errs...)

@@ -25,6 +25,9 @@ func fileByKey(ctx context.Context, m *anaplan.ModelHandle, key string) (anaplan
 
 func cmdUpload(ctx context.Context, a *app, args []string) error {
 	local := args[0]
+	if local == "-" && (a.o.connectionFile == "-" || (a.o.connectionFile == "" && a.o.connection == "" && a.getenv("ANAPLAN_CONNECTION_FILE") == "-")) {
+		return usagef("standard input cannot hold both the connection (--connection-file -) and the data (upload -)")
+	}
 	key := a.o.file
 	if key == "" {
 		if local == "-" {
