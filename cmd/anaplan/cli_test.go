@@ -727,6 +727,23 @@ func TestFakeServesTheCLI(t *testing.T) {
 		t.Errorf("whoami with OAuth: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// The Go code the demo ends with does the same against the fake.
+	democode := filepath.Join(t.TempDir(), "democode")
+	if out, err := exec.Command("go", "build", "-o", democode, "./democode").CombinedOutput(); err != nil {
+		t.Fatalf("building democode: %v\n%s", err, out)
+	}
+	dc := exec.Command(democode, info.Workspace, info.Model)
+	dc.Dir = t.TempDir()
+	dc.Env = []string{"HOME=" + home, "SSL_CERT_FILE=" + info.CACertificate, "ANAPLAN_CONNECTION=" + info.Connection}
+	out, err := dc.CombinedOutput()
+	contains("democode", string(out), "signed in as "+demoUser, "workspace Demo", "import: Load sales", "saved revenue.csv")
+	if err != nil {
+		t.Errorf("democode: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dc.Dir, "revenue.csv")); string(b) != demoRevenue {
+		t.Errorf("democode saved %q", b)
+	}
+
 	if err := fake.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

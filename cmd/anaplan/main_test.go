@@ -604,9 +604,11 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
-		"$ anaplan whoami", "Demo User", "$ anaplan workspaces", "$ anaplan files",
+		"$ anaplan whoami", "Demo User", "$ anaplan workspaces", "$ anaplan files", "$ anaplan actions", "Clear last month",
 		"$ anaplan upload sales.csv --gzip", "Uploaded", "$ anaplan run import 'Load sales'", "completed: Load sales: 6 lines read",
-		"$ cat revenue.csv", "Total,12900", "FAILED: 2 rows rejected", "Item not located", "Done.",
+		"$ cat revenue.csv", "Total,12900", "$ anaplan run process 'Nightly load'", "FAILED: 2 rows rejected", "Item not located",
+		// It ends with the Go code that does the same, and says its files were temporary.
+		"9. The same in Go", demoCode, "Done. The files above were in a temporary directory, now removed",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the demo's output lacks %q", want)
@@ -617,6 +619,32 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "Password=") && !strings.Contains(r.stdout, "Password=…") {
 		t.Error("the demo shows its password")
+	}
+
+	// With --dir, every path it prints is still there when it ends.
+	keep := filepath.Join(t.TempDir(), "kept")
+	r = tn.runEnv(map[string]string{"ANAPLAN_CONNECTION": ""}, "", "demo", "--dir", keep)
+	if r.code != 0 || !strings.Contains(r.stdout, "Done. The files above are in "+keep) {
+		t.Fatalf("demo --dir: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	paths := regexp.MustCompile(regexp.QuoteMeta(keep) + `/\S+\.csv`).FindAllString(r.stdout+r.stderr, -1)
+	if len(paths) < 2 {
+		t.Errorf("demo --dir printed %d paths in %s:\n%s%s", len(paths), keep, r.stdout, r.stderr)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the demo printed %s, which is gone: %v", p, err)
+		}
+	}
+	for _, f := range []string{"sales.csv", "revenue.csv"} {
+		if _, err := os.Stat(filepath.Join(keep, f)); err != nil {
+			t.Errorf("demo --dir: %v", err)
+		}
+	}
+	// A second run in the same directory works (revenue.csv is replaced
+	// knowingly).
+	if r := tn.runEnv(map[string]string{"ANAPLAN_CONNECTION": ""}, "", "demo", "--dir", keep); r.code != 0 {
+		t.Errorf("demo --dir again: exit %d\n%s", r.code, r.stderr)
 	}
 }
 
