@@ -627,7 +627,7 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Done. The files above are in "+keep) {
 		t.Fatalf("demo --dir: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	paths := regexp.MustCompile(regexp.QuoteMeta(keep) + `/\S+\.csv`).FindAllString(r.stdout+r.stderr, -1)
+	paths := regexp.MustCompile(regexp.QuoteMeta(keep)+`/\S+\.csv`).FindAllString(r.stdout+r.stderr, -1)
 	if len(paths) < 2 {
 		t.Errorf("demo --dir printed %d paths in %s:\n%s%s", len(paths), keep, r.stdout, r.stderr)
 	}
