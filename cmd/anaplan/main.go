@@ -2,14 +2,16 @@
 // models from the command line.
 //
 //	anaplan demo                                   # a guided tour against a fake Anaplan, offline
-//	export ANAPLAN_CONNECTION='AuthScheme=Basic;User=ada@example.com;Password=…;Region=EU1'
+//	anaplan fake                                   # a fake Anaplan on loopback, until Ctrl-C
+//	export ANAPLAN_CONNECTION_FILE=~/.anaplan-connection   # holds 'AuthScheme=Basic;User=…;Password=…;Region=EU1'
 //	anaplan whoami
 //	anaplan workspaces
 //	anaplan models --workspace Finance
 //	anaplan files --workspace Finance --model Budget
 //	anaplan upload sales.csv --workspace Finance --model Budget
 //	anaplan run import 'Sales from sales.csv' --workspace Finance --model Budget
-//	anaplan download 'Grid - Revenue.csv' --workspace Finance --model Budget -o revenue.csv
+//	anaplan download 'Grid - Revenue.csv' --workspace Finance --model Budget -o exports/
+//	anaplan help download                          # a command's flags: it takes those only
 //
 // The connection comes from --connection-file FILE (- for standard input),
 // --connection, $ANAPLAN_CONNECTION_FILE or $ANAPLAN_CONNECTION, the first
