@@ -53,13 +53,22 @@ const (
 type command struct {
 	name, args, summary string
 	uses                uses
+	model               bool                            // shorthand: a model command (the connection flags, --json, --workspace, --model)
 	flags               func(fs *flag.FlagSet, o *opts) // the command's own flags
 	nargs               [2]int                          // least and most positional arguments
 	run                 func(ctx context.Context, a *app, args []string) error
 }
 
-// model: the command needs --model.
-func (c *command) model() bool { return c.uses&useModel != 0 }
+// use is the shared flags of the command, model included.
+func (c *command) use() uses {
+	if c.model {
+		return c.uses | useConn | useJSON | useWorkspace | useModel
+	}
+	return c.uses
+}
+
+// needsModel: the command works on one model (--model is required).
+func (c *command) needsModel() bool { return c.use()&useModel != 0 }
 
 var commands []*command
 
@@ -97,17 +106,17 @@ func init() {
 
 // addFlags registers the flags of c on fs.
 func addFlags(fs *flag.FlagSet, c *command, o *opts) {
-	if c.uses&useConn != 0 {
+	if c.use()&useConn != 0 {
 		fs.StringVar(&o.connection, "connection", "", "connection string (default $ANAPLAN_CONNECTION); it shows in ps and shell history, so prefer --connection-file")
 		fs.StringVar(&o.connectionFile, "connection-file", "", "read the connection string from this file, - for standard input (default $ANAPLAN_CONNECTION_FILE)")
 	}
-	if c.uses&useJSON != 0 {
+	if c.use()&useJSON != 0 {
 		fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	}
-	if c.uses&(useWorkspace|useModel) != 0 {
+	if c.use()&(useWorkspace|useModel) != 0 {
 		fs.StringVar(&o.workspace, "workspace", "", "workspace name or ID (default $ANAPLAN_WORKSPACE)")
 	}
-	if c.uses&useModel != 0 {
+	if c.use()&useModel != 0 {
 		fs.StringVar(&o.model, "model", "", "model name or ID (default $ANAPLAN_MODEL)")
 	}
 	if c.flags != nil {
@@ -200,7 +209,7 @@ func commandUsage(w io.Writer, c *command) {
 		}
 		fmt.Fprintln(w)
 	})
-	if c.uses&useConn != 0 {
+	if c.use()&useConn != 0 {
 		fmt.Fprint(w, "\n"+connectionHelp)
 	}
 }
@@ -271,13 +280,13 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		}
 		return usagef("usage: anaplan %s %s", cmd.name, cmd.args)
 	}
-	if cmd.uses&(useWorkspace|useModel) != 0 && a.o.workspace == "" {
+	if cmd.use()&(useWorkspace|useModel) != 0 && a.o.workspace == "" {
 		a.o.workspace = e.getenv("ANAPLAN_WORKSPACE")
 	}
-	if cmd.model() && a.o.model == "" {
+	if cmd.needsModel() && a.o.model == "" {
 		a.o.model = e.getenv("ANAPLAN_MODEL")
 	}
-	if cmd.model() && a.o.model == "" {
+	if cmd.needsModel() && a.o.model == "" {
 		return usagef("%s needs the model: pass --model NAME-OR-ID (and --workspace when the name is not unique), or set ANAPLAN_MODEL", cmd.name)
 	}
 	return cmd.run(ctx, a, pos)
