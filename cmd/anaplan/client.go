@@ -70,7 +70,11 @@ func (a *app) readConnectionFile(ctx context.Context, name string) (string, erro
 		r, what = &interruptibleReader{ctx: ctx, r: a.stdin}, "standard input"
 	} else {
 		// The path is not shown: a value given to a flag may be a secret
-		// typed in the wrong place.
+		// typed in the wrong place. A FIFO or a device is refused before it
+		// is opened (opening a FIFO blocks until a writer comes).
+		if st, err := os.Stat(name); err == nil && !st.Mode().IsRegular() {
+			return "", usagef("the connection file (--connection-file or $ANAPLAN_CONNECTION_FILE) is not a regular file")
+		}
 		f, err := os.Open(name)
 		if err != nil {
 			return "", usagef("the connection file (--connection-file or $ANAPLAN_CONNECTION_FILE) cannot be opened: %v", pathErr(err))
