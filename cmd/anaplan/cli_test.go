@@ -732,3 +732,66 @@ func TestFakeWithoutDirCleansUp(t *testing.T) {
 		t.Errorf("the temporary directory is still there: %v", err)
 	}
 }
+
+// failingSaveStore is a settings store whose saves fail, as on a full disk
+// after the spend.
+type failingSaveStore struct{}
+
+func (failingSaveStore) Load(context.Context) (*anaplan.Settings, error) {
+	return nil, anaplan.ErrNoSettings
+}
+
+func (failingSaveStore) Save(context.Context, *anaplan.Settings) error {
+	return errors.New("no space left on device")
+}
+
+func init() {
+	anaplan.RegisterSettingsScheme("failsave", func(string, []byte) (anaplan.SettingsStore, error) {
+		return failingSaveStore{}, nil
+	})
+}
+
+// TestFailedSaveFailsTheCommand: when the OAuth settings cannot be saved
+// the command exits non-zero and says why, whatever chose the scheme (token
+// with AuthScheme inferred exited 0 and said nothing: it never closed its
+// client).
+func TestFailedSaveFailsTheCommand(t *testing.T) {
+	srv := anaplantest.New(t)
+	srv.AddUser(user, password)
+	srv.AddOAuthClient(anaplantest.OAuthClient{ID: "c", Rotating: true})
+	ep := fmt.Sprintf("OAuthURL=%s;AuthURL=%s;APIURL=%s", srv.URL(), srv.URL(), srv.Endpoints().API)
+	for _, scheme := range []string{"AuthScheme=OAuth;", ""} {
+		for _, command := range []string{"token", "whoami"} {
+			t.Run(command+" "+scheme, func(t *testing.T) {
+				access, refresh, _ := srv.IssueOAuthTokens("c", user)
+				// No access token: the refresh token is spent at once and
+				// the rotated one cannot be saved.
+				conn := scheme + "OAuthClientId=c;InitiateOAuth=REFRESH;OAuthRefreshToken=" + refresh + ";OAuthSettingsLocation=failsave://x;" + ep
+				var out, errb bytes.Buffer
+				code := run(context.Background(), []string{command}, env{
+					stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+					getenv: func(k string) string {
+						if k == "ANAPLAN_CONNECTION" {
+							return conn
+						}
+						return ""
+					},
+					transport: srv.Client().Transport,
+				})
+				if code != exitFailure || !strings.Contains(errb.String(), "no space left on device") {
+					t.Errorf("exit %d, stderr %q; want 1 and the save's error", code, errb.String())
+				}
+				for _, s := range []string{access, refresh} {
+					if strings.Contains(errb.String(), s) {
+						t.Errorf("a token is in the message: %q", errb.String())
+					}
+				}
+				// One run spends the refresh token once (a check of the
+				// configuration must not spend it too: reuse revokes the grant).
+				if n := srv.GrantRevocations(); n != 0 {
+					t.Errorf("%d grants revoked", n)
+				}
+			})
+		}
+	}
+}

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-anaplan/anaplan"
@@ -111,22 +113,24 @@ func pathErr(err error) error {
 // client signs in with the connection string. A connection string that
 // cannot be used (a property missing or wrong: no request could succeed) is
 // a usage error, exit status 2; a refusal by the server is a failure.
-func (a *app) client(ctx context.Context, extra ...anaplan.Option) (*anaplan.Client, error) {
+func (a *app) client(ctx context.Context) (*anaplan.Client, error) {
 	cs, err := a.connection(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return a.newClient(ctx, cs, extra...)
+	return a.newClient(ctx, cs)
 }
 
-// newClient is anaplan.New with the command's options, after a check of the
-// configuration that sends nothing.
-func (a *app) newClient(ctx context.Context, cs string, extra ...anaplan.Option) (*anaplan.Client, error) {
-	opts := []anaplan.Option{anaplan.FromConnectionString(cs), anaplan.WithUserAgent("anaplan-cli/" + anaplan.Version)}
-	opts = append(append(opts, a.extra...), extra...)
-	if err := configError(ctx, opts); err != nil {
-		return nil, err
+// newClient is anaplan.New with the command's options. A failure of New
+// before any request was sent is a configuration that cannot work (a
+// property missing or wrong): a usage error, exit status 2.
+func (a *app) newClient(ctx context.Context, cs string) (*anaplan.Client, error) {
+	st := &sentTransport{base: a.transport}
+	if st.base == nil {
+		st.base = cliTransport
 	}
+	opts := []anaplan.Option{anaplan.FromConnectionString(cs), anaplan.WithUserAgent("anaplan-cli/" + anaplan.Version),
+		anaplan.WithHTTPClient(&http.Client{Transport: st})}
 	var c *anaplan.Client
 	err := func() error {
 		if mayPersist(cs) {
@@ -139,7 +143,18 @@ func (a *app) newClient(ctx context.Context, cs string, extra ...anaplan.Option)
 		}
 		return err
 	}()
+	if err != nil && !st.sent.Load() && isConfigError(err) {
+		return nil, &usageError{msg: errorText(err)}
+	}
 	return c, err
+}
+
+// isConfigError: err, from a New that sent nothing, is about the
+// configuration, not an interruption or a missing sign-in (for which
+// 'anaplan login' is the fix).
+func isConfigError(err error) bool {
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, anaplan.ErrInteractionRequired) && !errors.Is(err, anaplan.ErrNoSettings)
 }
 
 // mayPersist: the connection string makes a client that keeps tokens (an
@@ -158,27 +173,26 @@ func mayPersist(cs string) bool {
 	return false
 }
 
-// configError checks the options as New does, with a context already ended:
-// New reports what is wrong with the configuration before it sends or locks
-// anything, and stops at its first wait otherwise.
-func configError(ctx context.Context, opts []anaplan.Option) error {
-	dry, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	cancel()
-	c, err := anaplan.New(dry, opts...)
-	if c != nil {
-		_ = c.Close(dry)
-	}
-	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, anaplan.ErrInteractionRequired),
-		errors.Is(err, anaplan.ErrNoSettings), errors.Is(err, anaplan.ErrUnauthorized):
-		return nil
-	}
-	var ae *anaplan.APIError
-	if errors.As(err, &ae) {
-		return nil
-	}
-	return &usageError{msg: errorText(err)}
+// sentTransport records whether a request was sent.
+type sentTransport struct {
+	base http.RoundTripper
+	sent atomic.Bool
 }
+
+// RoundTrip implements http.RoundTripper.
+func (t *sentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.sent.Store(true)
+	return t.base.RoundTrip(r)
+}
+
+// cliTransport is http.DefaultTransport (proxies from the environment
+// included) with more idle connections per host, as the library's own
+// default: chunked transfers keep several requests to one host in flight.
+var cliTransport = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	return t
+}()
 
 // closeTimeout bounds the logout (Basic, Certificate) or the save of the
 // settings (OAuth) when a command ends, interrupted or not: a server that

@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/go-anaplan/anaplan"
 )
 
 // The demo's tenant.
@@ -69,7 +67,7 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 	conn := d.basic()
 	shown := strings.Replace(conn, d.password, "…", 1)
 	sub := a.env
-	sub.extra = append(sub.extra, anaplan.WithHTTPClient(srv.Client())) // trust the fake's certificate
+	sub.transport = srv.Client().Transport // trust the fake's certificate
 	sub.getenv = func(k string) string {
 		switch k {
 		case "ANAPLAN_CONNECTION":

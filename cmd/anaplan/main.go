@@ -29,11 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/go-anaplan/anaplan"
 	"golang.org/x/term"
 )
 
@@ -60,8 +60,9 @@ type env struct {
 	getenv         func(string) string
 	terminal       bool // stderr is a terminal: show progress bars
 
-	// extra options for every client (the demo trusts its fake server)
-	extra []anaplan.Option
+	// transport, when set, sends every client's requests (the demo's
+	// trusts its fake server); nil is the usual one
+	transport http.RoundTripper
 }
 
 // Exit statuses.

@@ -850,8 +850,8 @@ func TestLogoutIsBounded(t *testing.T) {
 	start := time.Now()
 	code := run(context.Background(), []string{"whoami"}, env{
 		stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
-		getenv: func(k string) string { return tn.env[k] },
-		extra:  []anaplan.Option{anaplan.WithHTTPClient(tn.srv.Client())},
+		getenv:    func(k string) string { return tn.env[k] },
+		transport: tn.srv.Client().Transport,
 	})
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("whoami took %v with a logout that never answers", d)
