@@ -175,7 +175,7 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 	} else {
 		fmt.Fprintf(out, "\nDone. The files above are in %s.\n", dir)
 	}
-	fmt.Fprintf(out, "To try the commands yourself against the same fake, run 'anaplan fake'; against your tenant, set ANAPLAN_CONNECTION (see 'anaplan help').\n")
+	fmt.Fprintf(out, "To try the commands yourself against a fake with the same data, run 'anaplan fake'; against your tenant, set ANAPLAN_CONNECTION (see 'anaplan help').\n")
 	return nil
 }
 
