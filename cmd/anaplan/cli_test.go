@@ -643,6 +643,10 @@ func TestFakeServesTheCLI(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, demoUser) {
 		t.Errorf("whoami with OAuth: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	r = userCmd("", "whoami", "--connection-file", info.CertificateConnectionFile)
+	if r.code != 0 || !strings.Contains(r.stdout, demoUser) {
+		t.Errorf("whoami with a certificate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	// The Go code the demo ends with does the same against the fake.
 	democode := filepath.Join(t.TempDir(), "democode")
@@ -673,7 +677,7 @@ func TestFakeServesTheCLI(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("fake still running 10 s after Ctrl-C")
 	}
-	for _, f := range []string{info.CACertificate, info.ConnectionFile, info.OAuthConnectionFile} {
+	for _, f := range []string{info.CACertificate, info.ConnectionFile, info.OAuthConnectionFile, info.CertificateConnectionFile} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("fake --dir removed %s: %v", f, err)
 		}

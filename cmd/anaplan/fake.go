@@ -6,7 +6,9 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"os"
@@ -49,6 +51,21 @@ func newDemoTenant(opts ...anaplantest.Option) *demoTenant {
 	return &demoTenant{srv: srv, password: password}
 }
 
+// certificate issues a client certificate for the demo user from the
+// fake's CA, in PEM: the certificate, and its key in PKCS#8.
+func (d *demoTenant) certificate() (certPEM, keyPEM []byte, err error) {
+	cert, key, err := d.srv.IssueCertificate(demoUser)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
 // basic is the connection string that signs in with Basic.
 func (d *demoTenant) basic() string {
 	return fmt.Sprintf("AuthScheme=Basic;User=%s;Password=%s;AuthURL=%s;APIURL=%s", demoUser, d.password, d.srv.URL(), d.srv.Endpoints().API)
@@ -87,10 +104,13 @@ type fakeInfo struct {
 	OAuthConnection     string `json:"oauthConnection"`
 	OAuthConnectionFile string `json:"oauthConnectionFile"`
 	OAuthSettings       string `json:"oauthSettings"`
-	User                string `json:"user"`
-	Workspace           string `json:"workspace"`
-	Model               string `json:"model"`
-	Temporary           bool   `json:"temporary"`
+
+	CertificateConnection     string `json:"certificateConnection"`
+	CertificateConnectionFile string `json:"certificateConnectionFile"`
+	User                      string `json:"user"`
+	Workspace                 string `json:"workspace"`
+	Model                     string `json:"model"`
+	Temporary                 bool   `json:"temporary"`
 }
 
 func cmdFake(ctx context.Context, a *app, _ []string) error {
@@ -124,11 +144,22 @@ func cmdFake(ctx context.Context, a *app, _ []string) error {
 		Temporary:           temporary,
 	}
 	info.OAuthConnection = d.oauth(info.OAuthSettings)
+	certPEM, keyPEM, err := d.certificate()
+	if err != nil {
+		return err
+	}
+	certFile, keyFile := filepath.Join(dir, "user-cert.pem"), filepath.Join(dir, "user-key.pem")
+	info.CertificateConnectionFile = filepath.Join(dir, "certificate-connection")
+	info.CertificateConnection = fmt.Sprintf("AuthScheme=Certificate;Certificate=%s;PrivateKey=%s;AuthURL=%s;APIURL=%s",
+		quoteValue(certFile), quoteValue(keyFile), d.srv.URL(), d.srv.Endpoints().API)
 	for _, f := range []struct {
 		path, text string
 		mode       os.FileMode
 	}{
 		{info.CACertificate, string(d.srv.CertificatePEM()), 0o644},
+		{certFile, string(certPEM), 0o644},
+		{keyFile, string(keyPEM), 0o600},
+		{info.CertificateConnectionFile, info.CertificateConnection + "\n", 0o600},
 		{info.ConnectionFile, info.Connection + "\n", 0o600},
 		{info.OAuthConnectionFile, info.OAuthConnection + "\n", 0o600},
 	} {
@@ -147,7 +178,8 @@ func cmdFake(ctx context.Context, a *app, _ []string) error {
 		fmt.Fprintf(w, "A fake Anaplan (package anaplantest) is serving at %s with the demo's data.\n\n", info.URL)
 		fmt.Fprintf(w, "CA certificate:   %s (trust it with SSL_CERT_FILE)\n", info.CACertificate)
 		fmt.Fprintf(w, "Basic connection: %s\n                  (also in %s)\n", info.Connection, info.ConnectionFile)
-		fmt.Fprintf(w, "OAuth connection: %s\n                  (also in %s; run 'anaplan login' with it and open the page it shows)\n\n", info.OAuthConnection, info.OAuthConnectionFile)
+		fmt.Fprintf(w, "OAuth connection: %s\n                  (also in %s; run 'anaplan login' with it and open the page it shows)\n", info.OAuthConnection, info.OAuthConnectionFile)
+		fmt.Fprintf(w, "Certificate connection: %s\n                  (also in %s)\n\n", info.CertificateConnection, info.CertificateConnectionFile)
 		fmt.Fprintf(w, "In another shell:\n")
 		fmt.Fprintf(w, "    export SSL_CERT_FILE=%s\n", quoteArg(info.CACertificate))
 		fmt.Fprintf(w, "    export ANAPLAN_CONNECTION_FILE=%s\n", quoteArg(info.ConnectionFile))
