@@ -30,13 +30,12 @@ type demoTenant struct {
 }
 
 // newDemoTenant starts a fake Anaplan with the demo's user, workspace,
-// models, file, imports, export, process, action and OAuth client.
+// models, file, imports, export, process and action. (The fake command adds
+// an OAuth client and a certificate; the demo uses neither.)
 func newDemoTenant(opts ...anaplantest.Option) *demoTenant {
 	srv := anaplantest.NewServer(opts...)
 	password := randomWord()
 	srv.AddUser(demoUser, password)
-	srv.SetOAuthUser(demoUser)
-	srv.AddOAuthClient(anaplantest.OAuthClient{ID: demoOAuthClient, Rotating: true})
 	srv.AddWorkspace(anaplantest.Workspace{ID: demoWorkspace, Name: "Demo"})
 	srv.AddModel(demoWorkspace, anaplantest.Model{ID: demoModel, Name: "Sales Planning"})
 	srv.AddModel(demoWorkspace, anaplantest.Model{ID: "E5B7D3B2A1C04F2D9C6F7A8B9C0D1E2F", Name: "Workforce", State: "ARCHIVED"})
@@ -131,6 +130,8 @@ func cmdFake(ctx context.Context, a *app, _ []string) error {
 	}
 	d := newDemoTenant(anaplantest.WithDeviceInterval(time.Second))
 	defer d.srv.Close()
+	d.srv.SetOAuthUser(demoUser)
+	d.srv.AddOAuthClient(anaplantest.OAuthClient{ID: demoOAuthClient, Rotating: true})
 	info := fakeInfo{
 		URL:                 d.srv.URL(),
 		CACertificate:       filepath.Join(dir, "ca.pem"),
