@@ -189,6 +189,11 @@ func (c *Client) Token(ctx context.Context) (*Token, error) { return c.cache.Tok
 // TokenSource returns the client's token cache as a TokenSource.
 func (c *Client) TokenSource() TokenSource { return c.cache }
 
+// AuthScheme names how the client signs in: "Basic", "Certificate",
+// "OAuth" or "TokenSource". Closing a Basic or Certificate client logs its
+// session out; closing an OAuth client persists its tokens.
+func (c *Client) AuthScheme() string { return c.scheme }
+
 // Endpoints returns the hosts the client talks to.
 func (c *Client) Endpoints() Endpoints { return c.endpoints }
 

@@ -213,8 +213,8 @@ func closeClient(ctx context.Context, c *anaplan.Client) error {
 // would end a token handed out; any other client (OAuth, whatever chose
 // it) persists what it holds when closed.
 func endsSession(c *anaplan.Client) bool {
-	s := c.String()
-	return strings.Contains(s, "{Scheme:Basic ") || strings.Contains(s, "{Scheme:Certificate ")
+	s := c.AuthScheme()
+	return s == "Basic" || s == "Certificate"
 }
 
 // withClient signs in, runs f, and closes the client.
