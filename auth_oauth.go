@@ -26,8 +26,10 @@ const (
 	InitiateGetAndRefresh InitiateOAuth = "GETANDREFRESH" // as REFRESH, and sign the person in when no usable token exists
 )
 
-// DefaultScopes are requested when OAuthConfig.Scopes is empty.
-var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
+// DefaultScopes returns the scopes requested when OAuthConfig.Scopes is
+// empty: openid profile email offline_access. Each call returns a new slice,
+// so no caller can change what another gets.
+func DefaultScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
 
 // OAuthConfig configures OAuth 2.0 sign-in. String, GoString and LogValue
 // redact ClientSecret, AccessToken, RefreshToken and Verifier.
@@ -84,7 +86,7 @@ func OAuth2Config(cfg OAuthConfig, e Endpoints) *oauth2.Config {
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
-		scopes = DefaultScopes
+		scopes = DefaultScopes()
 	}
 	return &oauth2.Config{
 		ClientID:     cfg.ClientID,
