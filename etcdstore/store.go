@@ -1,0 +1,655 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-anaplan/anaplan"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// ErrLockLost is matched (errors.Is) by the errors of PrepareSpend and Save
+// when this Store no longer holds the lock it was asked to take (its lease
+// expired during a pause or a partition, or its lock key was deleted), or,
+// for Save, when the spend it prepared was fenced off. Nothing was written;
+// the SDK keeps its tokens in memory and retries under a new lock.
+var ErrLockLost = errors.New("etcdstore: the lock on the settings was lost (its lease expired or its key was deleted)")
+
+// ErrSpendPending is matched (errors.Is) by the error of PrepareSpend when
+// another holder prepared a spend of the stored refresh token, lost its lock,
+// and has not saved the result yet: it may still be answered and land.
+// Nothing may be spent until it lands or its fence expires (at most twice the
+// lease TTL after it was set); try again later.
+var ErrSpendPending = errors.New("etcdstore: another holder's spend of the stored refresh token may still land")
+
+// ErrSettingsExist is matched (errors.Is) by the error of CopyFrom when the
+// etcd key already holds settings.
+var ErrSettingsExist = errors.New("etcdstore: the etcd key already holds settings")
+
+// ErrClosed is matched (errors.Is) by the errors of a closed Store.
+var ErrClosed = errors.New("etcdstore: the store is closed")
+
+// Defaults of the options.
+const (
+	// DefaultLeaseTTL is the lease of the lock: how long a holder that
+	// stopped (crashed, paused, cut off) keeps the others waiting, and the
+	// upper bound of one spend.
+	DefaultLeaseTTL = 15 * time.Second
+	// MinLeaseTTL is the shortest lease WithLeaseTTL accepts: etcd rounds
+	// shorter leases up to about 1.5 election timeouts anyway.
+	MinLeaseTTL = 2 * time.Second
+)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithLeaseTTL sets the lease of the lock (DefaultLeaseTTL when not given),
+// rounded up to whole seconds and to at least MinLeaseTTL. A shorter lease
+// lets the others take over sooner after a holder stopped; a longer one gives
+// each spend of a refresh token more time.
+func WithLeaseTTL(d time.Duration) Option {
+	return func(s *Store) {
+		if d < MinLeaseTTL {
+			d = MinLeaseTTL
+		}
+		s.ttl = int64((d + time.Second - 1) / time.Second)
+	}
+}
+
+// WithSafetyMargin sets how long before the earliest possible expiry of the
+// lock's lease the deadline of a spend ends (by default one second plus 1 %
+// of the lease TTL; see the package documentation for why).
+func WithSafetyMargin(d time.Duration) Option {
+	return func(s *Store) {
+		if d >= 0 {
+			s.margin = d
+		}
+	}
+}
+
+// WithOwner sets the text stored in this Store's lock key while it holds the
+// lock, so that `etcdctl get --prefix KEY/.lock/` shows who holds it. The
+// default is "hostname pid N".
+func WithOwner(name string) Option { return func(s *Store) { s.owner = name } }
+
+// Store is an anaplan.SettingsStore on one etcd key, with a lease-based lock
+// across machines (anaplan.Locker) and the pre-flight of a spend
+// (anaplan.SpendPreparer). The value of the key is the sealed envelope of
+// anaplan.FileStore, so a settings file and an etcd entry are
+// interchangeable. It is safe for concurrent use; holders in one process
+// take turns before they take the etcd lock.
+//
+// Keys used: KEY (the settings), KEY/.lock/… (the lock, one key per waiting
+// lease), KEY/.fence (set by PrepareSpend, removed by the Save that follows).
+type Store struct {
+	cli     *clientv3.Client
+	ownsCli bool
+	key     string
+	lockPfx string
+	fence   string
+	seal    []byte
+	ttl     int64 // seconds
+	margin  time.Duration
+	owner   string
+
+	turn chan struct{} // one holder in this process at a time
+
+	mu      sync.Mutex
+	closed  bool
+	sess    *concurrency.Session
+	hold    *hold       // the lock this Store holds, while it does
+	pending *fenceState // this Store's fence, until a Save lands or it is lifted
+}
+
+// hold is one acquisition of the etcd lock.
+type hold struct {
+	sess  *concurrency.Session
+	m     *concurrency.Mutex
+	key   string
+	rev   int64 // the create revision of key: the lock is ours while it is unchanged
+	lease clientv3.LeaseID
+}
+
+// fenceState is a fence this Store set with PrepareSpend.
+type fenceState struct {
+	rev     int64            // create revision of the fence key
+	lease   clientv3.LeaseID // the fence's own lease (2 × TTL, not kept alive)
+	modRev  int64            // mod revision of the settings key when the fence was set (0: absent)
+	tried   bool             // a Save was attempted after the fence was set
+	heldRev int64            // the lock acquisition under which it was set
+}
+
+// New returns a Store of the settings at key in the etcd cluster of cli,
+// sealed with sealKey (32 bytes, as for anaplan.NewFileStore: usually
+// anaplan.SettingsKey(clientID, clientSecret)). The Store does not close cli;
+// call Close to end its lease when done. Give every OAuth client its own key.
+func New(cli *clientv3.Client, key string, sealKey []byte, opts ...Option) *Store {
+	s := &Store{
+		cli:     cli,
+		key:     key,
+		lockPfx: key + "/.lock/",
+		fence:   key + "/.fence",
+		seal:    append([]byte(nil), sealKey...),
+		ttl:     int64(DefaultLeaseTTL / time.Second),
+		margin:  -1,
+		turn:    make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.margin < 0 {
+		s.margin = time.Second + s.leaseTTL()/100
+	}
+	if s.owner == "" {
+		host, _ := os.Hostname()
+		s.owner = host + " pid " + strconv.Itoa(os.Getpid())
+	}
+	return s
+}
+
+func (s *Store) leaseTTL() time.Duration { return time.Duration(s.ttl) * time.Second }
+
+// fenceTTL is the life of a fence: it outlives the deadline of the spend it
+// guards (at most the lease TTL) by a whole lease TTL, the time a holder that
+// was paused mid-spend has to come back and land its result.
+func (s *Store) fenceTTL() int64 { return 2 * s.ttl }
+
+// String names the store (its key) for errors and logs.
+func (s *Store) String() string { return "etcd settings store at key " + strconv.Quote(s.key) }
+
+// Key returns the etcd key of the settings.
+func (s *Store) Key() string { return s.key }
+
+func (s *Store) errorf(format string, args ...any) error {
+	return fmt.Errorf("etcdstore: key %q: "+format, append([]any{s.key}, args...)...)
+}
+
+// Load reads the settings with a linearizable read. It returns an error
+// matching anaplan.ErrNoSettings when the key does not exist, and one matching
+// anaplan.ErrSettingsKey when the value was sealed with another key.
+func (s *Store) Load(ctx context.Context) (*anaplan.Settings, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	resp, err := s.cli.Get(ctx, s.key)
+	if err != nil {
+		return nil, s.errorf("reading the settings from etcd: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, s.errorf("%w", anaplan.ErrNoSettings)
+	}
+	st, err := anaplan.OpenSealedSettings(s.seal, resp.Kvs[0].Value)
+	if err != nil {
+		return nil, s.errorf("%w", err)
+	}
+	return st, nil
+}
+
+func (s *Store) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.errorf("%w", ErrClosed)
+	}
+	return nil
+}
+
+// Lock takes the etcd lock of the settings, waiting under ctx. The lock is a
+// key under KEY/.lock/ bound to this Store's lease; the oldest such key
+// holds it (concurrency.Mutex). The lease is kept alive in the background
+// while the process runs and reaches etcd; when it stops doing either for the
+// lease TTL, the lock passes to the next waiter, and this Store's
+// PrepareSpend and Save refuse from then on with ErrLockLost.
+func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, s.errorf("waiting for the lock (held by another client in this process): %w", ctx.Err())
+	}
+	h, err := s.acquire(ctx)
+	if err != nil {
+		<-s.turn
+		return nil, err
+	}
+	s.mu.Lock()
+	s.hold = h
+	s.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { s.release(h) }) }, nil
+}
+
+func (s *Store) acquire(ctx context.Context) (*hold, error) {
+	for attempt := 0; ; attempt++ {
+		sess, err := s.session(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m := concurrency.NewMutex(sess, s.lockPfx)
+		err = m.Lock(ctx)
+		if err == nil {
+			h := &hold{sess: sess, m: m, key: m.Key(), lease: sess.Lease()}
+			// Record who holds it, and learn the key's create revision,
+			// in one transaction that also proves the key is still ours.
+			resp, terr := s.cli.Txn(ctx).
+				If(clientv3.Compare(clientv3.LeaseValue(h.key), "=", h.lease)).
+				Then(clientv3.OpPut(h.key, s.owner, clientv3.WithIgnoreLease()), clientv3.OpGet(h.key)).
+				Commit()
+			if terr == nil && resp.Succeeded {
+				kvs := resp.Responses[1].GetResponseRange().Kvs
+				if len(kvs) == 1 {
+					h.rev = kvs[0].CreateRevision
+					return h, nil
+				}
+			}
+			err = terr
+			if err == nil {
+				err = concurrency.ErrSessionExpired
+			}
+		}
+		s.abandon(sess, m)
+		lost := errors.Is(err, rpctypes.ErrLeaseNotFound) || errors.Is(err, concurrency.ErrSessionExpired)
+		if lost && attempt == 0 && ctx.Err() == nil {
+			continue // the session's lease was gone: one more try with a new one
+		}
+		return nil, s.errorf("taking the lock in etcd: %w", err)
+	}
+}
+
+// session returns the Store's live session, granting a new lease when there
+// is none or the last one ended.
+func (s *Store) session(ctx context.Context) (*concurrency.Session, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, s.errorf("%w", ErrClosed)
+	}
+	if s.sess != nil {
+		select {
+		case <-s.sess.Done():
+			s.sess = nil
+		default:
+			sess := s.sess
+			s.mu.Unlock()
+			return sess, nil
+		}
+	}
+	s.mu.Unlock()
+	g, err := s.cli.Grant(ctx, s.ttl)
+	if err != nil {
+		return nil, s.errorf("granting a lease in etcd: %w", err)
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(g.ID), concurrency.WithTTL(int(s.ttl)),
+		concurrency.WithContext(context.WithoutCancel(ctx)))
+	if err != nil {
+		s.revoke(g.ID)
+		return nil, s.errorf("keeping a lease alive in etcd: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		go sess.Close()
+		return nil, s.errorf("%w", ErrClosed)
+	}
+	s.sess = sess
+	return sess, nil
+}
+
+// abandon cleans up after a failed acquisition: the waiter key, if it was
+// written, must not stay behind bound to a lease that is kept alive. When it
+// cannot be deleted, the session is dropped so that the lease expires.
+func (s *Store) abandon(sess *concurrency.Session, m *concurrency.Mutex) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.leaseTTL()/3)
+	defer cancel()
+	if m.Key() != "" {
+		if _, err := s.cli.Delete(ctx, m.Key()); err == nil {
+			return
+		}
+	}
+	s.dropSession(sess)
+}
+
+// dropSession stops keeping sess alive and revokes its lease (best effort:
+// unrevoked, it expires within the TTL).
+func (s *Store) dropSession(sess *concurrency.Session) {
+	s.mu.Lock()
+	if s.sess == sess {
+		s.sess = nil
+	}
+	s.mu.Unlock()
+	sess.Orphan()
+	s.revoke(sess.Lease())
+}
+
+func (s *Store) revoke(id clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.leaseTTL()/3)
+	defer cancel()
+	_, _ = s.cli.Revoke(ctx, id)
+}
+
+func (s *Store) release(h *hold) {
+	defer func() { <-s.turn }()
+	ctx, cancel := context.WithTimeout(context.Background(), s.leaseTTL()/2)
+	defer cancel()
+	s.mu.Lock()
+	s.hold = nil
+	f := s.pending
+	if f != nil && !f.tried {
+		// The spend made nothing to save (refused or failed): lift the
+		// fence, or others wait for it to expire. A fence whose Save
+		// failed stays: its spend may have worked.
+		s.pending = nil
+	} else {
+		f = nil
+	}
+	s.mu.Unlock()
+	if f != nil {
+		s.liftFence(ctx, f)
+	}
+	if _, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(h.key), "=", h.rev)).
+		Then(clientv3.OpDelete(h.key)).Commit(); err != nil {
+		// Unreleased, the key would stay as long as the session lives:
+		// end the session so that the lease expires instead.
+		s.dropSession(h.sess)
+	}
+}
+
+func (s *Store) liftFence(ctx context.Context, f *fenceState) {
+	_, _ = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).
+		Then(clientv3.OpDelete(s.fence)).Commit()
+	s.revoke(f.lease)
+}
+
+// owns is the comparison that holds while h is the lock holder.
+func (s *Store) owns(h *hold) clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(h.key), "=", h.rev)
+}
+
+// PrepareSpend implements anaplan.SpendPreparer. Called under Lock right
+// before a refresh token is spent, it checks with the leader that the lock's
+// lease is alive and how long it has left (TimeToLive, renewed first when
+// little is left), then, in one linearizable transaction conditional on still
+// holding the lock and on no other holder's spend being pending, sets a fence
+// (KEY/.fence, on a lease of its own of twice the TTL) that makes every other
+// PrepareSpend refuse until the Save that follows lands or the fence expires.
+// A write also proves that etcd takes writes (not out of quota, a quorum is
+// up), so the Save that follows can be expected to land.
+//
+// The deadline it returns ends the safety margin before the earliest moment
+// the lock's lease could expire as measured from before the question was
+// sent. It fails with ErrLockLost when the lock was lost and ErrSpendPending
+// when another holder's spend may still land.
+func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
+	s.mu.Lock()
+	h, f, closed := s.hold, s.pending, s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return time.Time{}, s.errorf("%w", ErrClosed)
+	case h == nil:
+		return time.Time{}, s.errorf("PrepareSpend without the lock: call Lock first")
+	}
+	t0 := time.Now()
+	left, err := s.leaseLeft(ctx, h.lease)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if left-s.margin < s.leaseTTL()/2 {
+		// The keep-alive is late (or the lease is short): renew now so that
+		// the spend gets the whole TTL.
+		t0 = time.Now()
+		ka, err := s.cli.KeepAliveOnce(ctx, h.lease)
+		if err != nil {
+			return time.Time{}, s.lockErr("renewing the lock's lease", err)
+		}
+		left = time.Duration(ka.TTL) * time.Second
+	}
+	if f == nil {
+		if f, err = s.setFence(ctx, h); err != nil {
+			return time.Time{}, err
+		}
+	} else if err := s.renewFence(ctx, h, f); err != nil {
+		return time.Time{}, err
+	}
+	s.mu.Lock()
+	if s.hold != h {
+		s.mu.Unlock()
+		return time.Time{}, s.errorf("%w: released while preparing the spend", ErrLockLost)
+	}
+	s.pending = f
+	s.mu.Unlock()
+	left = min(left, time.Duration(s.fenceTTL())*time.Second)
+	return t0.Add(left - s.margin), nil
+}
+
+// leaseLeft asks the leader how long the lease has left. etcd truncates to
+// whole seconds, so the lease lives at least that long from the answer on.
+func (s *Store) leaseLeft(ctx context.Context, id clientv3.LeaseID) (time.Duration, error) {
+	ttl, err := s.cli.TimeToLive(ctx, id)
+	if err != nil {
+		return 0, s.lockErr("asking etcd for the lock's lease", err)
+	}
+	if ttl.TTL < 0 { // 0 is less than a second left
+		return 0, s.errorf("%w: the lease has expired", ErrLockLost)
+	}
+	return time.Duration(ttl.TTL) * time.Second, nil
+}
+
+func (s *Store) lockErr(what string, err error) error {
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return s.errorf("%s: %w: %w", what, ErrLockLost, err)
+	}
+	return s.errorf("%s: %w", what, err)
+}
+
+func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
+	g, err := s.cli.Grant(ctx, s.fenceTTL())
+	if err != nil {
+		return nil, s.errorf("granting the fence's lease in etcd: %w", err)
+	}
+	resp, err := s.cli.Txn(ctx).
+		If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", 0)).
+		Then(clientv3.OpPut(s.fence, s.owner, clientv3.WithLease(g.ID)), clientv3.OpGet(s.key), clientv3.OpGet(s.fence)).
+		Else(clientv3.OpGet(h.key)).
+		Commit()
+	if err != nil || !resp.Succeeded {
+		s.revoke(g.ID)
+	}
+	if err != nil {
+		return nil, s.errorf("setting the spend fence in etcd: %w", err)
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+			return nil, s.errorf("%w", ErrLockLost)
+		}
+		return nil, s.errorf("%w", ErrSpendPending)
+	}
+	f := &fenceState{lease: g.ID, heldRev: h.rev}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
+		f.modRev = kvs[0].ModRevision
+	}
+	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 1 {
+		f.rev = kvs[0].CreateRevision
+	}
+	return f, nil
+}
+
+// renewFence keeps this Store's standing fence (whose Save has not landed)
+// for another spend under a new lock.
+func (s *Store) renewFence(ctx context.Context, h *hold, f *fenceState) error {
+	if _, err := s.cli.KeepAliveOnce(ctx, f.lease); err != nil {
+		s.dropFence(f)
+		return s.lockErr("renewing the spend fence", err)
+	}
+	resp, err := s.cli.Txn(ctx).If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).Commit()
+	if err != nil {
+		return s.errorf("checking the lock in etcd: %w", err)
+	}
+	if !resp.Succeeded {
+		s.dropFence(f)
+		return s.errorf("%w (or its spend fence expired)", ErrLockLost)
+	}
+	return nil
+}
+
+func (s *Store) dropFence(f *fenceState) {
+	s.mu.Lock()
+	if s.pending == f {
+		s.pending = nil
+	}
+	s.mu.Unlock()
+}
+
+// Save writes the sealed settings. After PrepareSpend it is a transaction
+// conditional on this Store's fence still standing and the settings being
+// unchanged since the fence was set: no one else can have spent the stored
+// refresh token in between, so the result lands even when the lock's lease
+// expired while the spend was answered. Without a fence it is conditional on
+// holding the lock (taken for the call when this Store does not hold it).
+// A condition that fails is reported as ErrLockLost and nothing is written;
+// a failure to reach etcd is retried until ctx ends.
+func (s *Store) Save(ctx context.Context, st *anaplan.Settings) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	sealed, err := anaplan.SealSettings(s.seal, st)
+	if err != nil {
+		return s.errorf("%w", err)
+	}
+	s.mu.Lock()
+	h, f := s.hold, s.pending
+	if f != nil {
+		f.tried = true
+	}
+	s.mu.Unlock()
+	if h == nil && f == nil {
+		unlock, err := s.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		s.mu.Lock()
+		h = s.hold
+		s.mu.Unlock()
+	}
+	txn := func() (bool, error) {
+		t := s.cli.Txn(ctx)
+		if f != nil {
+			t = t.If(clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev),
+				clientv3.Compare(clientv3.ModRevision(s.key), "=", f.modRev)).
+				Then(clientv3.OpPut(s.key, string(sealed)), clientv3.OpDelete(s.fence))
+		} else {
+			t = t.If(s.owns(h)).Then(clientv3.OpPut(s.key, string(sealed)))
+		}
+		resp, err := t.Commit()
+		if err != nil {
+			return false, err
+		}
+		return resp.Succeeded, nil
+	}
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ok, err := txn()
+		switch {
+		case err == nil && ok:
+			if f != nil {
+				s.dropFence(f)
+				go s.revoke(f.lease)
+			}
+			return nil
+		case err == nil:
+			if f != nil {
+				s.dropFence(f)
+				return s.errorf("saving the settings: %w: the spend fence expired, or the settings were changed since it was set; nothing was written", ErrLockLost)
+			}
+			return s.errorf("saving the settings: %w; nothing was written", ErrLockLost)
+		case !retryable(err):
+			return s.errorf("saving the settings to etcd: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return s.errorf("saving the settings to etcd: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryable reports whether a failed etcd call may work when tried again:
+// anything but a refusal of the request itself.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrPermissionDenied),
+		errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrNoSpace),
+		errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrInvalidAuthToken):
+		return false
+	}
+	return true
+}
+
+// CopyFrom seeds the etcd key with the settings of src (for example the
+// anaplan.FileStore that `anaplan login` wrote on a laptop), under the lock.
+// It refuses with ErrSettingsExist when the key already holds settings, so
+// that a fleet's newer tokens are never replaced by an older copy (whose
+// refresh token, spent since, would revoke the grant): to replace them on
+// purpose, call Save.
+func (s *Store) CopyFrom(ctx context.Context, src anaplan.SettingsStore) error {
+	st, err := src.Load(ctx)
+	if err != nil {
+		return s.errorf("reading the settings to copy: %w", err)
+	}
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.mu.Lock()
+	h := s.hold
+	s.mu.Unlock()
+	sealed, err := anaplan.SealSettings(s.seal, st)
+	if err != nil {
+		return s.errorf("%w", err)
+	}
+	resp, err := s.cli.Txn(ctx).If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
+		Then(clientv3.OpPut(s.key, string(sealed))).Else(clientv3.OpGet(h.key)).Commit()
+	switch {
+	case err != nil:
+		return s.errorf("writing the settings to etcd: %w", err)
+	case resp.Succeeded:
+		return nil
+	case len(resp.Responses[0].GetResponseRange().Kvs) == 0:
+		return s.errorf("%w", ErrLockLost)
+	}
+	return s.errorf("%w: delete it first (etcdctl del %s) or call Save to replace it", ErrSettingsExist, s.key)
+}
+
+// Close ends the Store's lease (releasing any lock key it still has) and, for
+// a Store opened from an etcd:// location, closes its client. Client.Close
+// closes a Store that an OAuthSettingsLocation opened; close one made with
+// New after the anaplan.Client that uses it. Close is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	sess := s.sess
+	s.sess = nil
+	s.mu.Unlock()
+	var err error
+	if sess != nil {
+		sess.Orphan()
+		s.revoke(sess.Lease())
+	}
+	if s.ownsCli {
+		err = s.cli.Close()
+	}
+	return err
+}
