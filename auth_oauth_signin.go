@@ -23,6 +23,15 @@ import (
 // without a secret, a loopback listener for a loopback CallbackURL, and
 // otherwise the browser plus a pasted redirect URL.
 func (f *oauthFetcher) signIn(ctx context.Context) error {
+	// Find out before the person signs in whether their tokens can be kept.
+	if f.foreign != nil {
+		return fmt.Errorf("%w: no sign-in was started: %w", ErrStoreNotReady, f.foreign)
+	}
+	if p, ok := f.store.(SpendPreparer); ok {
+		if _, err := p.PrepareSpend(ctx); err != nil {
+			return fmt.Errorf("%w: the OAuth settings store %v cannot take new tokens, so no sign-in was started: %w", ErrStoreNotReady, f.store, err)
+		}
+	}
 	var t *oauth2.Token
 	var err error
 	switch {
@@ -143,9 +152,12 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	if r.err != nil {
 		return nil, r.err
 	}
-	xctx, cancel := spendCtx(ctx)
+	xctx, cancel, err := f.beginSpend(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
-	t, err := f.oc.Exchange(f.ctx(xctx), r.code, oauth2.VerifierOption(verifier))
+	t, err := f.oc.Exchange(xctx, r.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, oauthError("exchanging the authorization code", err)
 	}
@@ -174,9 +186,12 @@ func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	if st != "" && st != state {
 		return nil, errors.New("anaplan: the pasted URL carries a wrong state parameter (from an older sign-in?): sign in again")
 	}
-	xctx, cancel := spendCtx(ctx)
+	xctx, cancel, err := f.beginSpend(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
-	t, err := f.oc.Exchange(f.ctx(xctx), code, oauth2.VerifierOption(verifier))
+	t, err := f.oc.Exchange(xctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, oauthError("exchanging the authorization code", err)
 	}

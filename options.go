@@ -26,6 +26,7 @@ type config struct {
 	logger     *slog.Logger
 	ua         string
 	store      SettingsStore
+	opened     []SettingsStore // stores opened from an OAuthSettingsLocation scheme: closed with the client
 	timeout    time.Duration
 	timeoutSet bool
 	errs       []error
