@@ -15,7 +15,6 @@ var shared struct {
 	err  string
 }
 
-
 func sharedCluster(t *testing.T) *cluster {
 	t.Helper()
 	shared.once.Do(func() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-anaplan/anaplan"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -111,7 +112,6 @@ type Store struct {
 // hold is one acquisition of the etcd lock.
 type hold struct {
 	sess  *concurrency.Session
-	m     *concurrency.Mutex
 	key   string
 	rev   int64 // the create revision of key: the lock is ours while it is unchanged
 	lease clientv3.LeaseID
@@ -178,7 +178,11 @@ func (s *Store) Load(ctx context.Context) (*anaplan.Settings, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	resp, err := s.cli.Get(ctx, s.key)
+	var resp *clientv3.GetResponse
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, s.key)
+		return err
+	})
 	if err != nil {
 		return nil, s.errorf("reading the settings from etcd: %w", err)
 	}
@@ -202,11 +206,14 @@ func (s *Store) checkOpen() error {
 }
 
 // Lock takes the etcd lock of the settings, waiting under ctx. The lock is a
-// key under KEY/.lock/ bound to this Store's lease; the oldest such key
-// holds it (concurrency.Mutex). The lease is kept alive in the background
-// while the process runs and reaches etcd; when it stops doing either for the
-// lease TTL, the lock passes to the next waiter, and this Store's
-// PrepareSpend and Save refuse from then on with ErrLockLost.
+// key under KEY/.lock/ bound to this Store's lease; the key with the oldest
+// create revision holds it, and each waiter waits for the deletion of the one
+// just before it (as concurrency.Mutex does). The lease is kept alive in the
+// background while the process runs and reaches etcd; when it stops doing
+// either for the lease TTL, the lock passes to the next waiter, and this
+// Store's PrepareSpend and Save refuse from then on with ErrLockLost. Each
+// call to etcd is bounded and retried within ctx, so that a request lost with
+// a failed leader costs one short timeout, not etcd's request timeout.
 func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	select {
 	case s.turn <- struct{}{}:
@@ -225,40 +232,130 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	return func() { once.Do(func() { s.release(h) }) }, nil
 }
 
+// callTimeout bounds one call to etcd; a call that times out is retried
+// while the caller's context allows.
+func (s *Store) callTimeout() time.Duration {
+	return min(max(s.leaseTTL()/4, time.Second), 5*time.Second)
+}
+
+// retry runs op under a per-call timeout until it succeeds, fails with an
+// error that another try cannot fix, or ctx ends.
+func (s *Store) retry(ctx context.Context, op func(ctx context.Context) error) error {
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
+		err := op(cctx)
+		cancel()
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
 func (s *Store) acquire(ctx context.Context) (*hold, error) {
 	for attempt := 0; ; attempt++ {
 		sess, err := s.session(ctx)
 		if err != nil {
 			return nil, err
 		}
-		m := concurrency.NewMutex(sess, s.lockPfx)
-		err = m.Lock(ctx)
+		h, err := s.acquireOn(ctx, sess)
 		if err == nil {
-			h := &hold{sess: sess, m: m, key: m.Key(), lease: sess.Lease()}
-			// Record who holds it, and learn the key's create revision,
-			// in one transaction that also proves the key is still ours.
-			resp, terr := s.cli.Txn(ctx).
-				If(clientv3.Compare(clientv3.LeaseValue(h.key), "=", h.lease)).
-				Then(clientv3.OpPut(h.key, s.owner, clientv3.WithIgnoreLease()), clientv3.OpGet(h.key)).
-				Commit()
-			if terr == nil && resp.Succeeded {
-				kvs := resp.Responses[1].GetResponseRange().Kvs
-				if len(kvs) == 1 {
-					h.rev = kvs[0].CreateRevision
-					return h, nil
-				}
-			}
-			err = terr
-			if err == nil {
-				err = concurrency.ErrSessionExpired
-			}
+			return h, nil
 		}
-		s.abandon(sess, m)
+		s.abandon(sess, s.lockPfx+fmt.Sprintf("%x", sess.Lease()))
 		lost := errors.Is(err, rpctypes.ErrLeaseNotFound) || errors.Is(err, concurrency.ErrSessionExpired)
 		if lost && attempt == 0 && ctx.Err() == nil {
 			continue // the session's lease was gone: one more try with a new one
 		}
 		return nil, s.errorf("taking the lock in etcd: %w", err)
+	}
+}
+
+func (s *Store) acquireOn(ctx context.Context, sess *concurrency.Session) (*hold, error) {
+	h := &hold{sess: sess, key: s.lockPfx + fmt.Sprintf("%x", sess.Lease()), lease: sess.Lease()}
+	// Queue up (idempotent: a retry finds its own key).
+	err := s.retry(ctx, func(ctx context.Context) error {
+		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(h.key), "=", 0)).
+			Then(clientv3.OpPut(h.key, s.owner, clientv3.WithLease(h.lease))).
+			Else(clientv3.OpGet(h.key)).Commit()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			h.rev = resp.Header.Revision
+		} else {
+			h.rev = resp.Responses[0].GetResponseRange().Kvs[0].CreateRevision
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		// The newest waiter before us, and whether we are still queued.
+		var before *mvccpb.KeyValue
+		var rev int64
+		err := s.retry(ctx, func(ctx context.Context) error {
+			resp, err := s.cli.Txn(ctx).Then(
+				clientv3.OpGet(s.lockPfx, append([]clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithMaxCreateRev(h.rev - 1)}, clientv3.WithLastCreate()...)...),
+				clientv3.OpGet(h.key)).Commit()
+			if err != nil {
+				return err
+			}
+			if len(resp.Responses[1].GetResponseRange().Kvs) == 0 {
+				return concurrency.ErrSessionExpired
+			}
+			before, rev = nil, resp.Header.Revision
+			if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+				before = kvs[0]
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if before == nil {
+			return h, nil
+		}
+		if err := s.waitDelete(ctx, sess, string(before.Key), rev); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitDelete waits until key is deleted after rev, the session ends, ctx
+// ends, or a while passes (the caller then looks again: a watch on a member
+// cut off from the others may stay silent).
+func (s *Store) waitDelete(ctx context.Context, sess *concurrency.Session, key string, rev int64) error {
+	wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.leaseTTL()/2)
+	defer cancel()
+	wch := s.cli.Watch(wctx, key, clientv3.WithRev(rev+1), clientv3.WithFilterPut())
+	for {
+		select {
+		case wr, ok := <-wch:
+			if !ok {
+				return ctx.Err() // nil: look again
+			}
+			if wr.Canceled || wr.Err() != nil {
+				return ctx.Err()
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypeDelete {
+					return nil
+				}
+			}
+		case <-sess.Done():
+			return concurrency.ErrSessionExpired
+		case <-wctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -304,13 +401,11 @@ func (s *Store) session(ctx context.Context) (*concurrency.Session, error) {
 // abandon cleans up after a failed acquisition: the waiter key, if it was
 // written, must not stay behind bound to a lease that is kept alive. When it
 // cannot be deleted, the session is dropped so that the lease expires.
-func (s *Store) abandon(sess *concurrency.Session, m *concurrency.Mutex) {
+func (s *Store) abandon(sess *concurrency.Session, key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.leaseTTL()/3)
 	defer cancel()
-	if m.Key() != "" {
-		if _, err := s.cli.Delete(ctx, m.Key()); err == nil {
-			return
-		}
+	if err := s.retry(ctx, func(ctx context.Context) error { _, err := s.cli.Delete(ctx, key); return err }); err == nil {
+		return
 	}
 	s.dropSession(sess)
 }
@@ -330,7 +425,13 @@ func (s *Store) dropSession(sess *concurrency.Session) {
 func (s *Store) revoke(id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.leaseTTL()/3)
 	defer cancel()
-	_, _ = s.cli.Revoke(ctx, id)
+	_ = s.retry(ctx, func(ctx context.Context) error {
+		_, err := s.cli.Revoke(ctx, id)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return nil
+		}
+		return err
+	})
 }
 
 func (s *Store) release(h *hold) {
@@ -352,8 +453,11 @@ func (s *Store) release(h *hold) {
 	if f != nil {
 		s.liftFence(ctx, f)
 	}
-	if _, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(h.key), "=", h.rev)).
-		Then(clientv3.OpDelete(h.key)).Commit(); err != nil {
+	if err := s.retry(ctx, func(ctx context.Context) error {
+		_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(h.key), "=", h.rev)).
+			Then(clientv3.OpDelete(h.key)).Commit()
+		return err
+	}); err != nil {
 		// Unreleased, the key would stay as long as the session lives:
 		// end the session so that the lease expires instead.
 		s.dropSession(h.sess)
@@ -361,8 +465,12 @@ func (s *Store) release(h *hold) {
 }
 
 func (s *Store) liftFence(ctx context.Context, f *fenceState) {
-	_, _ = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).
-		Then(clientv3.OpDelete(s.fence)).Commit()
+	// Revoking the fence's lease deletes the fence with it.
+	_ = s.retry(ctx, func(ctx context.Context) error {
+		_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).
+			Then(clientv3.OpDelete(s.fence)).Commit()
+		return err
+	})
 	s.revoke(f.lease)
 }
 
@@ -395,20 +503,41 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 	case h == nil:
 		return time.Time{}, s.errorf("PrepareSpend without the lock: call Lock first")
 	}
-	t0 := time.Now()
-	left, err := s.leaseLeft(ctx, h.lease)
+	// The whole pre-flight is bounded: a lease ticks while it waits.
+	ctx, cancel := context.WithTimeout(ctx, s.leaseTTL()/2)
+	defer cancel()
+	var t0 time.Time
+	var left time.Duration
+	err := s.retry(ctx, func(ctx context.Context) error {
+		t0 = time.Now()
+		ttl, err := s.cli.TimeToLive(ctx, h.lease)
+		if err != nil {
+			return err
+		}
+		if ttl.TTL < 0 { // 0 is less than a second left
+			return rpctypes.ErrLeaseNotFound
+		}
+		left = time.Duration(ttl.TTL) * time.Second
+		return nil
+	})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, s.lockErr("asking etcd for the lock's lease", err)
 	}
 	if left-s.margin < s.leaseTTL()/2 {
 		// The keep-alive is late (or the lease is short): renew now so that
 		// the spend gets the whole TTL.
-		t0 = time.Now()
-		ka, err := s.cli.KeepAliveOnce(ctx, h.lease)
+		err := s.retry(ctx, func(ctx context.Context) error {
+			t0 = time.Now()
+			ka, err := s.cli.KeepAliveOnce(ctx, h.lease)
+			if err != nil {
+				return err
+			}
+			left = time.Duration(ka.TTL) * time.Second
+			return nil
+		})
 		if err != nil {
 			return time.Time{}, s.lockErr("renewing the lock's lease", err)
 		}
-		left = time.Duration(ka.TTL) * time.Second
 	}
 	if f == nil {
 		if f, err = s.setFence(ctx, h); err != nil {
@@ -428,19 +557,6 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 	return t0.Add(left - s.margin), nil
 }
 
-// leaseLeft asks the leader how long the lease has left. etcd truncates to
-// whole seconds, so the lease lives at least that long from the answer on.
-func (s *Store) leaseLeft(ctx context.Context, id clientv3.LeaseID) (time.Duration, error) {
-	ttl, err := s.cli.TimeToLive(ctx, id)
-	if err != nil {
-		return 0, s.lockErr("asking etcd for the lock's lease", err)
-	}
-	if ttl.TTL < 0 { // 0 is less than a second left
-		return 0, s.errorf("%w: the lease has expired", ErrLockLost)
-	}
-	return time.Duration(ttl.TTL) * time.Second, nil
-}
-
 func (s *Store) lockErr(what string, err error) error {
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return s.errorf("%s: %w: %w", what, ErrLockLost, err)
@@ -448,34 +564,56 @@ func (s *Store) lockErr(what string, err error) error {
 	return s.errorf("%s: %w", what, err)
 }
 
+// setFence sets KEY/.fence on a lease of its own, if this Store holds the
+// lock and no fence stands. The fence's value is unique to this call, so a
+// retried transaction that finds it knows it is its own.
 func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
-	g, err := s.cli.Grant(ctx, s.fenceTTL())
+	var g *clientv3.LeaseGrantResponse
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		g, err = s.cli.Grant(ctx, s.fenceTTL())
+		return err
+	})
 	if err != nil {
 		return nil, s.errorf("granting the fence's lease in etcd: %w", err)
 	}
-	resp, err := s.cli.Txn(ctx).
-		If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", 0)).
-		Then(clientv3.OpPut(s.fence, s.owner, clientv3.WithLease(g.ID)), clientv3.OpGet(s.key), clientv3.OpGet(s.fence)).
-		Else(clientv3.OpGet(h.key)).
-		Commit()
-	if err != nil || !resp.Succeeded {
-		s.revoke(g.ID)
+	value := fmt.Sprintf("%s lease %x", s.owner, g.ID)
+	f := &fenceState{lease: g.ID, heldRev: h.rev}
+	var outcome error
+	err = s.retry(ctx, func(ctx context.Context) error {
+		resp, err := s.cli.Txn(ctx).
+			If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", 0)).
+			Then(clientv3.OpPut(s.fence, value, clientv3.WithLease(g.ID)), clientv3.OpGet(s.key), clientv3.OpGet(s.fence)).
+			Else(clientv3.OpGet(h.key), clientv3.OpGet(s.key), clientv3.OpGet(s.fence)).
+			Commit()
+		if err != nil {
+			return err
+		}
+		fence := resp.Responses[2].GetResponseRange().Kvs
+		switch {
+		case resp.Succeeded:
+		case len(fence) == 1 && string(fence[0].Value) == value:
+			// An earlier try of ours landed; its answer was lost.
+		case len(resp.Responses[0].GetResponseRange().Kvs) == 0:
+			outcome = s.errorf("%w", ErrLockLost)
+			return nil
+		default:
+			outcome = s.errorf("%w", ErrSpendPending)
+			return nil
+		}
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
+			f.modRev = kvs[0].ModRevision
+		}
+		f.rev = fence[0].CreateRevision
+		return nil
+	})
+	if err == nil {
+		err = outcome
+	} else {
+		err = s.errorf("setting the spend fence in etcd: %w", err)
 	}
 	if err != nil {
-		return nil, s.errorf("setting the spend fence in etcd: %w", err)
-	}
-	if !resp.Succeeded {
-		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
-			return nil, s.errorf("%w", ErrLockLost)
-		}
-		return nil, s.errorf("%w", ErrSpendPending)
-	}
-	f := &fenceState{lease: g.ID, heldRev: h.rev}
-	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
-		f.modRev = kvs[0].ModRevision
-	}
-	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 1 {
-		f.rev = kvs[0].CreateRevision
+		go s.revoke(g.ID) // also removes a fence of ours whose answer was lost
+		return nil, err
 	}
 	return f, nil
 }
@@ -483,15 +621,28 @@ func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
 // renewFence keeps this Store's standing fence (whose Save has not landed)
 // for another spend under a new lock.
 func (s *Store) renewFence(ctx context.Context, h *hold, f *fenceState) error {
-	if _, err := s.cli.KeepAliveOnce(ctx, f.lease); err != nil {
-		s.dropFence(f)
+	err := s.retry(ctx, func(ctx context.Context) error {
+		_, err := s.cli.KeepAliveOnce(ctx, f.lease)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			s.dropFence(f)
+		}
 		return s.lockErr("renewing the spend fence", err)
 	}
-	resp, err := s.cli.Txn(ctx).If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).Commit()
+	var ok bool
+	err = s.retry(ctx, func(ctx context.Context) error {
+		resp, err := s.cli.Txn(ctx).If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).Commit()
+		if err == nil {
+			ok = resp.Succeeded
+		}
+		return err
+	})
 	if err != nil {
 		return s.errorf("checking the lock in etcd: %w", err)
 	}
-	if !resp.Succeeded {
+	if !ok {
 		s.dropFence(f)
 		return s.errorf("%w (or its spend fence expired)", ErrLockLost)
 	}
@@ -538,7 +689,8 @@ func (s *Store) Save(ctx context.Context, st *anaplan.Settings) error {
 		h = s.hold
 		s.mu.Unlock()
 	}
-	txn := func() (bool, error) {
+	landed := false
+	err = s.retry(ctx, func(ctx context.Context) error {
 		t := s.cli.Txn(ctx)
 		if f != nil {
 			t = t.If(clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev),
@@ -547,43 +699,39 @@ func (s *Store) Save(ctx context.Context, st *anaplan.Settings) error {
 		} else {
 			t = t.If(s.owns(h)).Then(clientv3.OpPut(s.key, string(sealed)))
 		}
-		resp, err := t.Commit()
+		resp, err := t.Else(clientv3.OpGet(s.key)).Commit()
 		if err != nil {
-			return false, err
+			return err
 		}
-		return resp.Succeeded, nil
+		landed = resp.Succeeded
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); !landed && len(kvs) == 1 && string(kvs[0].Value) == string(sealed) {
+			landed = true // an earlier try landed (each sealing has its own nonce); its answer was lost
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return s.errorf("saving the settings to etcd: %w", err)
+	case landed:
+		if f != nil {
+			s.dropFence(f)
+			go s.revoke(f.lease)
+		}
+		return nil
+	case f != nil:
+		s.dropFence(f)
+		return s.errorf("saving the settings: %w: the spend fence expired, or the settings were changed since it was set; nothing was written", ErrLockLost)
 	}
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		ok, err := txn()
-		switch {
-		case err == nil && ok:
-			if f != nil {
-				s.dropFence(f)
-				go s.revoke(f.lease)
-			}
-			return nil
-		case err == nil:
-			if f != nil {
-				s.dropFence(f)
-				return s.errorf("saving the settings: %w: the spend fence expired, or the settings were changed since it was set; nothing was written", ErrLockLost)
-			}
-			return s.errorf("saving the settings: %w; nothing was written", ErrLockLost)
-		case !retryable(err):
-			return s.errorf("saving the settings to etcd: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return s.errorf("saving the settings to etcd: %w (last error: %w)", ctx.Err(), err)
-		case <-time.After(wait):
-		}
-	}
+	return s.errorf("saving the settings: %w; nothing was written", ErrLockLost)
 }
 
 // retryable reports whether a failed etcd call may work when tried again:
 // anything but a refusal of the request itself.
 func retryable(err error) bool {
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
+		return false // the caller's own context: retry reports it
+	case errors.Is(err, concurrency.ErrSessionExpired), errors.Is(err, rpctypes.ErrLeaseNotFound), errors.Is(err, ErrLockLost):
 		return false
 	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrPermissionDenied),
 		errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrNoSpace),
