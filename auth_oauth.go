@@ -128,6 +128,10 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 			return nil, errors.New("anaplan: OAuth CallbackURL is not a valid URL")
 		}
 	}
+	rememberSecret(cfg.ClientSecret, cfg.AccessToken, cfg.RefreshToken, cfg.Verifier)
+	if code, _, err := parseVerifier(cfg.Verifier); err == nil {
+		rememberSecret(code)
+	}
 	store := env.cfg.store
 	if store == nil && cfg.Initiate != InitiateOff {
 		var err error
@@ -458,6 +462,10 @@ func (f *oauthFetcher) exchangeVerifier(ctx context.Context) error {
 // take records a token answer. A non-rotating server sends no new refresh
 // token: keep the one we have (the oauth2 package already does).
 func (f *oauthFetcher) take(t *oauth2.Token) {
+	rememberSecret(t.AccessToken, t.RefreshToken)
+	if id, ok := t.Extra("id_token").(string); ok {
+		rememberSecret(id)
+	}
 	rt := t.RefreshToken
 	if rt == "" {
 		rt = f.st.RefreshToken
@@ -489,7 +497,7 @@ func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {
 func oauthError(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		ae := &APIError{Code: re.ErrorCode, Message: truncate(re.ErrorDescription, 300), Method: http.MethodPost}
+		ae := &APIError{Code: truncate(scrubServerText(re.ErrorCode), 100), Message: truncate(scrubServerText(re.ErrorDescription), 300), Method: http.MethodPost}
 		if re.Response != nil {
 			ae.StatusCode = re.Response.StatusCode
 			if re.Response.Request != nil {
@@ -517,7 +525,9 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-func scrubbed(err error) error { return &scrubbedError{msg: scrubURLError(err), err: err} }
+func scrubbed(err error) error {
+	return &scrubbedError{msg: scrubServerText(scrubURLError(err)), err: err}
+}
 
 // parseVerifier takes an authorization code, or the whole URL the browser
 // was redirected to, and returns the code and state.
@@ -541,7 +551,7 @@ func parseVerifier(v string) (code, state string, err error) {
 		return "", "", errors.New("anaplan: OAuthVerifier is neither a code nor a redirected URL with a code= parameter")
 	}
 	if e := q.Get("error"); e != "" {
-		ae := &APIError{Code: e, Message: truncate(q.Get("error_description"), 300)}
+		ae := &APIError{Code: truncate(scrubServerText(e), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)}
 		return "", "", fmt.Errorf("anaplan: the sign-in was refused: %w", ae)
 	}
 	code = q.Get("code")

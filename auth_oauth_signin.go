@@ -57,6 +57,7 @@ func (f *oauthFetcher) deviceFlow(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, oauthError("starting the device sign-in", err)
 	}
+	rememberSecret(da.DeviceCode)
 	show := f.cfg.ShowDeviceCode
 	if show == nil {
 		show = showDeviceCode
@@ -93,6 +94,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 		return nil, fmt.Errorf("anaplan: listening for the OAuth callback on %s: %w", cb.Host, err)
 	}
 	state, verifier := randomString(24), oauth2.GenerateVerifier()
+	rememberSecret(verifier)
 	type result struct {
 		code string
 		err  error
@@ -121,7 +123,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 			f.logger.LogAttrs(r.Context(), slog.LevelWarn, "anaplan: refused an OAuth callback with a wrong state parameter")
 		case q.Get("error") != "":
 			page(w, http.StatusOK, "Sign-in refused", "Anaplan refused the sign-in. You may close this tab.")
-			send(result{err: fmt.Errorf("anaplan: the sign-in was refused: %w", &APIError{Code: q.Get("error"), Message: truncate(q.Get("error_description"), 300)})})
+			send(result{err: fmt.Errorf("anaplan: the sign-in was refused: %w", &APIError{Code: truncate(scrubServerText(q.Get("error")), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)})})
 		case q.Get("code") == "":
 			page(w, http.StatusBadRequest, "Sign-in failed", "The answer carried no code. Start the sign-in again.")
 			send(result{err: errors.New("anaplan: the OAuth callback carried no code")})
@@ -152,6 +154,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	if r.err != nil {
 		return nil, r.err
 	}
+	rememberSecret(r.code)
 	xctx, cancel, err := f.beginSpend(ctx)
 	if err != nil {
 		return nil, err
@@ -168,6 +171,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 // lands on the registered page, and the person pastes that URL or its code.
 func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	state, verifier := randomString(24), oauth2.GenerateVerifier()
+	rememberSecret(verifier)
 	if err := f.open(ctx, f.oc.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))); err != nil {
 		return nil, err
 	}
@@ -183,6 +187,7 @@ func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	rememberSecret(code, in)
 	if st != "" && st != state {
 		return nil, errors.New("anaplan: the pasted URL carries a wrong state parameter (from an older sign-in?): sign in again")
 	}

@@ -121,6 +121,7 @@ func certFromProperties(m map[string]string) (*x509.Certificate, crypto.Signer, 
 		typ = "PEMKEY_FILE"
 	}
 	pw := m["CertificatePassword"]
+	rememberSecret(pw, m["PrivateKeyPassword"])
 	var certPEM []byte
 	var err error
 	switch typ {

@@ -387,6 +387,9 @@ func (s sourceFetcher) fetch(ctx context.Context, _ *Token) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("anaplan: token source: %w", err)
 	}
+	if tok != nil {
+		rememberSecret(tok.Value)
+	}
 	return tok, nil
 }
 
