@@ -162,7 +162,7 @@ func (s *Store) leaseTTL() time.Duration { return time.Duration(s.ttl) * time.Se
 func (s *Store) fenceTTL() int64 { return 2 * s.ttl }
 
 // String names the store (its key) for errors and logs.
-func (s *Store) String() string { return "etcd settings store at key " + strconv.Quote(s.key) }
+func (s *Store) String() string { return "etcd key " + strconv.Quote(s.key) }
 
 // Key returns the etcd key of the settings.
 func (s *Store) Key() string { return s.key }
@@ -272,7 +272,8 @@ func (s *Store) acquire(ctx context.Context) (*hold, error) {
 		s.abandon(sess, s.lockPfx+fmt.Sprintf("%x", sess.Lease()))
 		lost := errors.Is(err, rpctypes.ErrLeaseNotFound) || errors.Is(err, concurrency.ErrSessionExpired)
 		if lost && attempt == 0 && ctx.Err() == nil {
-			continue // the session's lease was gone: one more try with a new one
+			s.dropSession(sess) // its keep-alive may not have noticed yet
+			continue            // one more try with a new lease
 		}
 		return nil, s.errorf("taking the lock in etcd: %w", err)
 	}
@@ -539,11 +540,27 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 			return time.Time{}, s.lockErr("renewing the lock's lease", err)
 		}
 	}
-	if f == nil {
-		if f, err = s.setFence(ctx, h); err != nil {
-			return time.Time{}, err
+	if f != nil {
+		// The result of this Store's last spend has not landed: while its
+		// fence stands, the stored refresh token may be spent already, by
+		// any client of this Store. Once it expired, the Store is in the
+		// same place as everyone else.
+		var standing bool
+		err := s.retry(ctx, func(ctx context.Context) error {
+			resp, err := s.cli.Get(ctx, s.fence)
+			standing = err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == f.rev
+			return err
+		})
+		switch {
+		case err != nil:
+			return time.Time{}, s.errorf("reading the spend fence from etcd: %w", err)
+		case standing:
+			return time.Time{}, s.errorf("%w: the result of this store's last spend is not saved yet", ErrSpendPending)
 		}
-	} else if err := s.renewFence(ctx, h, f); err != nil {
+		s.dropFence(f)
+	}
+	f, err = s.setFence(ctx, h)
+	if err != nil {
 		return time.Time{}, err
 	}
 	s.mu.Lock()
@@ -616,37 +633,6 @@ func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// renewFence keeps this Store's standing fence (whose Save has not landed)
-// for another spend under a new lock.
-func (s *Store) renewFence(ctx context.Context, h *hold, f *fenceState) error {
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.cli.KeepAliveOnce(ctx, f.lease)
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			s.dropFence(f)
-		}
-		return s.lockErr("renewing the spend fence", err)
-	}
-	var ok bool
-	err = s.retry(ctx, func(ctx context.Context) error {
-		resp, err := s.cli.Txn(ctx).If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", f.rev)).Commit()
-		if err == nil {
-			ok = resp.Succeeded
-		}
-		return err
-	})
-	if err != nil {
-		return s.errorf("checking the lock in etcd: %w", err)
-	}
-	if !ok {
-		s.dropFence(f)
-		return s.errorf("%w (or its spend fence expired)", ErrLockLost)
-	}
-	return nil
 }
 
 func (s *Store) dropFence(f *fenceState) {

@@ -427,3 +427,61 @@ func TestPrepareSpendDeadline(t *testing.T) {
 		t.Fatalf("deadline %v after the call, want between 4s and 8s", left)
 	}
 }
+
+// A spend whose Save failed keeps its fence: neither another host nor another
+// client of the same Store spends the stored (maybe spent) refresh token
+// until the result lands.
+func TestFailedSaveKeepsFence(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := ctxT(t)
+	key := newKey(t)
+	seal := sealKey(t)
+	a := newStore(t, c.client(t), key, seal)
+	b := newStore(t, c.client(t), key, seal)
+	if err := a.Save(ctx, sample()); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := a.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PrepareSpend(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel() // etcd out of reach for the whole save
+	if err := a.Save(gone, &anaplan.Settings{RefreshToken: "rt-2", ClientID: "client-1"}); err == nil {
+		t.Fatal("Save with a cancelled context succeeded")
+	}
+	unlock()
+	for name, s := range map[string]*etcdstore.Store{"same store": a, "other host": b} {
+		unlock, err := s.Lock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PrepareSpend(ctx); !errors.Is(err, etcdstore.ErrSpendPending) {
+			t.Errorf("%s: PrepareSpend after a failed save: %v, want ErrSpendPending", name, err)
+		}
+		unlock()
+	}
+	// The SDK's retry lands it; then spending is allowed again.
+	unlock, err = a.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, &anaplan.Settings{RefreshToken: "rt-2", ClientID: "client-1"}); err != nil {
+		t.Fatalf("retried save: %v", err)
+	}
+	unlock()
+	unlock, err = b.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := b.PrepareSpend(ctx); err != nil {
+		t.Fatalf("PrepareSpend after the result landed: %v", err)
+	}
+	if got, err := b.Load(ctx); err != nil || got.RefreshToken != "rt-2" {
+		t.Fatalf("after the retried save: %v, %v", got, err)
+	}
+}
