@@ -37,14 +37,17 @@
 //     created. The deadline it returns is t0 + R − margin: until then the
 //     lease cannot have expired, whatever happened since. The SDK does not
 //     send the spend after the deadline (a paused process wakes up to a
-//     deadline in the past).
+//     deadline in the past) and ends it there.
 //  3. A spend that was sent is fenced. The fence (KEY/.fence) is set in that
 //     same transaction and only if no fence stands; it lives on a lease of its
 //     own of twice the TTL that nobody renews, and it is removed by the Save
-//     that lands the spend's result, or at unlock when the spend produced
-//     nothing to save. While it stands, every other PrepareSpend refuses
-//     (ErrSpendPending): a holder that is paused or cut off with its request
-//     in flight blocks the others from spending the token it may have spent.
+//     that lands the spend's result, or at unlock when no Save followed (the
+//     spend was refused or failed, and the SDK goes on spending the stored
+//     token after such failures anyway). A fence whose Save failed stays. While
+//     a fence stands, every PrepareSpend refuses (ErrSpendPending), this
+//     Store's own included: a holder that is paused or cut off with its request
+//     in flight, or whose result is only in its memory, keeps everyone from
+//     spending the token it may have spent.
 //  4. The result lands or nothing lands. Save after PrepareSpend writes only
 //     if this holder's fence still stands and the settings key is unchanged
 //     since the fence was set, in one transaction that also removes the fence.
@@ -71,12 +74,13 @@
 // and the round trip of the Save transaction after the answer.
 //
 // What no lock can rule out, because the OAuth server takes no fencing token:
-//   - A spend whose answer comes back more than 2 × TTL after the fence was
-//     set (a request delayed in the network, a token endpoint that takes that
-//     long, or a process paused that long while its request was in flight):
-//     its result cannot land any more, the fence expires and the next holder
-//     spends the old token. Keep the TTL well above the token endpoint's worst
-//     answer time.
+//   - A spend that the server answers after the SDK gave up on it at the
+//     deadline (about TTL − margin after the pre-flight: a token endpoint or
+//     network that slow, or a process paused that long while its request was
+//     in flight), or whose answer comes back after the fence expired: its new
+//     token is lost, the fence lifts or expires, and the next holder spends
+//     the old token. Keep the TTL well above the token endpoint's worst answer
+//     time (the default 15 s leaves about 13.8 s).
 //   - A process paused for longer than the margin exactly between its last
 //     look at the deadline and the moment its request leaves.
 //   - A clock on this host that runs more than 1 % slower than the leader's.
@@ -87,5 +91,8 @@
 //
 // A holder that crashes between PrepareSpend and its Save blocks spending for
 // up to 2 × TTL; otherwise a crash or pause blocks the others for at most one
-// TTL (the lock's lease).
+// TTL (the lock's lease) plus etcd's expiry check (500 ms). Every call to etcd
+// is bounded (a quarter of the TTL, 1 s to 5 s) and retried within the
+// caller's context, so a request lost with a failed leader costs one such
+// timeout rather than etcd's own request timeout of 5 s and more.
 package etcdstore

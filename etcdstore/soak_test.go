@@ -36,7 +36,7 @@ const (
 	soakSecret     = "fleet-secret"
 	soakUser       = "fleet.user@example.com"
 	soakTokenTTL   = 2 * time.Second
-	soakLeaseTTL   = 3 * time.Second
+	soakLeaseTTL   = 4 * time.Second
 	soakWorkers    = 8
 	soakCallPeriod = 20 * time.Millisecond
 )
@@ -329,9 +329,11 @@ func TestFleetSoak(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 7))
 	kinds := []string{"leader", "sigkill", "sigstop", "sigkill"}
 	// Progress is due within one lease time of a fault, plus etcd's lease
-	// expiry check period (500 ms) and as much again for scheduling on a
-	// shared machine: a dead holder's lock lasts its lease, no less.
-	limit := soakLeaseTTL + time.Second
+	// expiry check period (500 ms) and a second for what follows on a
+	// shared machine of two cores (the waiter's wake-up, the pre-flight, the
+	// refresh, the save and the call): a dead holder's lock lasts its lease,
+	// no less.
+	limit := soakLeaseTTL + 1500*time.Millisecond
 	check := func(kind, extra string, from time.Time) {
 		wait, late := f.progressAfter(from, limit)
 		faults = append(faults, fault{kind: kind, wait: wait, late: late, extra: extra})
@@ -411,7 +413,7 @@ func TestFleetSoak(t *testing.T) {
 		t.Logf("  %-8s %-36s every worker progressed after %v", fl.kind, fl.extra, fl.wait)
 	}
 	if f.stall > limit {
-		t.Errorf("a running worker stalled %v (%s), more than one lease time and etcd's expiry check (%v)", f.stall, f.stallWhat, limit)
+		t.Errorf("a running worker stalled %v (%s), more than one lease time and the slack (%v)", f.stall, f.stallWhat, limit)
 	}
 	if r := srv.GrantRevocations(); r != 0 {
 		t.Errorf("%d grants revoked", r)

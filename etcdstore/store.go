@@ -23,12 +23,19 @@ import (
 // the SDK keeps its tokens in memory and retries under a new lock.
 var ErrLockLost = errors.New("etcdstore: the lock on the settings was lost (its lease expired or its key was deleted)")
 
-// ErrSpendPending is matched (errors.Is) by the error of PrepareSpend when
-// another holder prepared a spend of the stored refresh token, lost its lock,
-// and has not saved the result yet: it may still be answered and land.
+// ErrSpendPending is matched (errors.Is) by the error of PrepareSpend when a
+// spend of the stored refresh token was prepared and its result has not been
+// saved: another holder lost its lock with its request in flight, or a Save
+// after a spend failed (here or elsewhere). The result may still land.
 // Nothing may be spent until it lands or its fence expires (at most twice the
 // lease TTL after it was set); try again later.
 var ErrSpendPending = errors.New("etcdstore: another holder's spend of the stored refresh token may still land")
+
+// ErrStale is matched (errors.Is) by the error of PrepareSpend when the
+// settings changed after they were read under this lock (a holder that had
+// lost the lock landed its result late), or were not read under it at all:
+// read them again and spend what they hold now.
+var ErrStale = errors.New("etcdstore: the settings changed since they were read under this lock")
 
 // ErrSettingsExist is matched (errors.Is) by the error of CopyFrom when the
 // etcd key already holds settings.
@@ -107,6 +114,12 @@ type Store struct {
 	sess    *concurrency.Session
 	hold    *hold       // the lock this Store holds, while it does
 	pending *fenceState // this Store's fence, until a Save lands or it is lifted
+	// What the SDK last read (or wrote) under the current hold: the mod
+	// revision of the settings key (0: absent). PrepareSpend requires the
+	// key to be unchanged since, so that a token is never spent on the
+	// strength of a read that a late save made stale.
+	readHold *hold
+	readRev  int64
 }
 
 // hold is one acquisition of the etcd lock.
@@ -178,6 +191,9 @@ func (s *Store) Load(ctx context.Context) (*anaplan.Settings, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	h := s.hold
+	s.mu.Unlock()
 	var resp *clientv3.GetResponse
 	err := s.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = s.cli.Get(ctx, s.key)
@@ -185,6 +201,13 @@ func (s *Store) Load(ctx context.Context) (*anaplan.Settings, error) {
 	})
 	if err != nil {
 		return nil, s.errorf("reading the settings from etcd: %w", err)
+	}
+	if h != nil {
+		var rev int64
+		if len(resp.Kvs) == 1 {
+			rev = resp.Kvs[0].ModRevision
+		}
+		s.noteRead(h, rev)
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, s.errorf("%w", anaplan.ErrNoSettings)
@@ -194,6 +217,16 @@ func (s *Store) Load(ctx context.Context) (*anaplan.Settings, error) {
 		return nil, s.errorf("%w", err)
 	}
 	return st, nil
+}
+
+// noteRead records that, under hold h, the settings key was read or written
+// at mod revision rev.
+func (s *Store) noteRead(h *hold, rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == h {
+		s.readHold, s.readRev = h, rev
+	}
 }
 
 func (s *Store) checkOpen() error {
@@ -379,7 +412,11 @@ func (s *Store) session(ctx context.Context) (*concurrency.Session, error) {
 		}
 	}
 	s.mu.Unlock()
-	g, err := s.cli.Grant(ctx, s.ttl)
+	var g *clientv3.LeaseGrantResponse
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		g, err = s.cli.Grant(ctx, s.ttl)
+		return err
+	})
 	if err != nil {
 		return nil, s.errorf("granting a lease in etcd: %w", err)
 	}
@@ -504,6 +541,12 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 	case h == nil:
 		return time.Time{}, s.errorf("PrepareSpend without the lock: call Lock first")
 	}
+	s.mu.Lock()
+	readRev, read := s.readRev, s.readHold == h
+	s.mu.Unlock()
+	if !read {
+		return time.Time{}, s.errorf("%w: PrepareSpend before a Load under the lock", ErrStale)
+	}
 	// The whole pre-flight is bounded: a lease ticks while it waits.
 	ctx, cancel := context.WithTimeout(ctx, s.leaseTTL()/2)
 	defer cancel()
@@ -540,6 +583,14 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 			return time.Time{}, s.lockErr("renewing the lock's lease", err)
 		}
 	}
+	if f != nil && !f.tried {
+		// Prepared again before anything was spent (a sign-in prepares
+		// before the person is asked, and again before the exchange):
+		// replace the fence, whose life counts from the first time.
+		s.liftFence(ctx, f)
+		s.dropFence(f)
+		f = nil
+	}
 	if f != nil {
 		// The result of this Store's last spend has not landed: while its
 		// fence stands, the stored refresh token may be spent already, by
@@ -559,7 +610,7 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 		}
 		s.dropFence(f)
 	}
-	f, err = s.setFence(ctx, h)
+	f, err = s.setFence(ctx, h, readRev)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -584,7 +635,7 @@ func (s *Store) lockErr(what string, err error) error {
 // setFence sets KEY/.fence on a lease of its own, if this Store holds the
 // lock and no fence stands. The fence's value is unique to this call, so a
 // retried transaction that finds it knows it is its own.
-func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
+func (s *Store) setFence(ctx context.Context, h *hold, readRev int64) (*fenceState, error) {
 	var g *clientv3.LeaseGrantResponse
 	err := s.retry(ctx, func(ctx context.Context) (err error) {
 		g, err = s.cli.Grant(ctx, s.fenceTTL())
@@ -598,7 +649,8 @@ func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
 	var outcome error
 	err = s.retry(ctx, func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).
-			If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", 0)).
+			If(s.owns(h), clientv3.Compare(clientv3.CreateRevision(s.fence), "=", 0),
+				clientv3.Compare(clientv3.ModRevision(s.key), "=", readRev)).
 			Then(clientv3.OpPut(s.fence, value, clientv3.WithLease(g.ID)), clientv3.OpGet(s.key), clientv3.OpGet(s.fence)).
 			Else(clientv3.OpGet(h.key), clientv3.OpGet(s.key), clientv3.OpGet(s.fence)).
 			Commit()
@@ -613,8 +665,11 @@ func (s *Store) setFence(ctx context.Context, h *hold) (*fenceState, error) {
 		case len(resp.Responses[0].GetResponseRange().Kvs) == 0:
 			outcome = s.errorf("%w", ErrLockLost)
 			return nil
-		default:
+		case len(fence) == 1:
 			outcome = s.errorf("%w", ErrSpendPending)
+			return nil
+		default:
+			outcome = s.errorf("%w", ErrStale)
 			return nil
 		}
 		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
@@ -676,6 +731,7 @@ func (s *Store) Save(ctx context.Context, st *anaplan.Settings) error {
 		s.mu.Unlock()
 	}
 	landed := false
+	var savedRev int64
 	err = s.retry(ctx, func(ctx context.Context) error {
 		t := s.cli.Txn(ctx)
 		if f != nil {
@@ -690,8 +746,12 @@ func (s *Store) Save(ctx context.Context, st *anaplan.Settings) error {
 			return err
 		}
 		landed = resp.Succeeded
+		if landed {
+			savedRev = resp.Header.Revision
+		}
 		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); !landed && len(kvs) == 1 && string(kvs[0].Value) == string(sealed) {
 			landed = true // an earlier try landed (each sealing has its own nonce); its answer was lost
+			savedRev = kvs[0].ModRevision
 		}
 		return nil
 	})
@@ -699,6 +759,9 @@ func (s *Store) Save(ctx context.Context, st *anaplan.Settings) error {
 	case err != nil:
 		return s.errorf("saving the settings to etcd: %w", err)
 	case landed:
+		if h != nil {
+			s.noteRead(h, savedRev) // what this client holds is what the key holds
+		}
 		if f != nil {
 			s.dropFence(f)
 			go s.revoke(f.lease)

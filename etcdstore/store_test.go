@@ -187,6 +187,15 @@ func TestLoadErrors(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// prepare is what the SDK does before a spend: read the settings under the
+// lock, then ask the store.
+func prepare(ctx context.Context, s *etcdstore.Store) (time.Time, error) {
+	if _, err := s.Load(ctx); err != nil && !errors.Is(err, anaplan.ErrNoSettings) {
+		return time.Time{}, err
+	}
+	return s.PrepareSpend(ctx)
+}
+
 // A second holder waits for the lock under its own context, in another
 // "process" (another client and lease) and in the same Store.
 func TestLockWaitsUnderContext(t *testing.T) {
@@ -259,7 +268,7 @@ func TestLeaseLostWhileHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlockA()
-	if _, err := a.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, a); err != nil {
 		t.Fatalf("PrepareSpend while held: %v", err)
 	}
 	// The spend produced nothing; a new lock, a new pre-flight below.
@@ -280,7 +289,7 @@ func TestLeaseLostWhileHeld(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("B waited %v for an expired lease of 2s", el)
 	}
-	if _, err := a.PrepareSpend(ctx); !errors.Is(err, etcdstore.ErrLockLost) {
+	if _, err := prepare(ctx, a); !errors.Is(err, etcdstore.ErrLockLost) {
 		t.Fatalf("PrepareSpend after the lease expired: %v, want ErrLockLost", err)
 	}
 	newer := sample()
@@ -292,7 +301,7 @@ func TestLeaseLostWhileHeld(t *testing.T) {
 		t.Fatalf("the stale holder's save landed: %v, %v", got, err)
 	}
 	// B, the holder now, spends and saves.
-	if _, err := b.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Save(ctx, &anaplan.Settings{RefreshToken: "rt-b", ClientID: "client-1"}); err != nil {
@@ -306,7 +315,7 @@ func TestLeaseLostWhileHeld(t *testing.T) {
 		t.Fatalf("A cannot lock again: %v", err)
 	}
 	defer unlock()
-	if _, err := a.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, a); err != nil {
 		t.Fatalf("A's PrepareSpend under its new lease: %v", err)
 	}
 }
@@ -328,7 +337,7 @@ func TestFenceAcrossLostLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	a.StopKeepAliveForTest() // paused with the request in flight
@@ -336,7 +345,7 @@ func TestFenceAcrossLostLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.PrepareSpend(ctx); !errors.Is(err, etcdstore.ErrSpendPending) {
+	if _, err := prepare(ctx, b); !errors.Is(err, etcdstore.ErrSpendPending) {
 		t.Fatalf("B's PrepareSpend while A's spend may land: %v, want ErrSpendPending", err)
 	}
 	// A wakes up with the answer and saves: it lands.
@@ -344,11 +353,16 @@ func TestFenceAcrossLostLease(t *testing.T) {
 		t.Fatalf("A's late save: %v", err)
 	}
 	unlockA()
+	// B read the settings before A's result landed: spending what it read
+	// would spend A's old token a second time.
+	if _, err := b.PrepareSpend(ctx); !errors.Is(err, etcdstore.ErrStale) {
+		t.Fatalf("B's PrepareSpend on a read made stale by A's late save: %v, want ErrStale", err)
+	}
 	if got, err := b.Load(ctx); err != nil || got.RefreshToken != "rt-a2" {
 		t.Fatalf("after A's late save: %v, %v", got, err)
 	}
 	if _, err := b.PrepareSpend(ctx); err != nil {
-		t.Fatalf("B's PrepareSpend after A landed: %v", err)
+		t.Fatalf("B's PrepareSpend after reading A's result: %v", err)
 	}
 	unlockB() // B spent nothing: its fence is lifted
 
@@ -357,7 +371,7 @@ func TestFenceAcrossLostLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	a.StopKeepAliveForTest()
@@ -390,7 +404,7 @@ func TestUnlockLiftsFence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	unlock()
@@ -399,7 +413,7 @@ func TestUnlockLiftsFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if _, err := b.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, b); err != nil {
 		t.Fatalf("B blocked by a lifted fence: %v", err)
 	}
 }
@@ -408,7 +422,7 @@ func TestPrepareSpendDeadline(t *testing.T) {
 	c := sharedCluster(t)
 	ctx := ctxT(t)
 	s := newStore(t, c.client(t), newKey(t), sealKey(t), etcdstore.WithLeaseTTL(10*time.Second), etcdstore.WithSafetyMargin(2*time.Second))
-	if _, err := s.PrepareSpend(ctx); err == nil {
+	if _, err := prepare(ctx, s); err == nil {
 		t.Fatal("PrepareSpend without the lock succeeded")
 	}
 	unlock, err := s.Lock(ctx)
@@ -417,7 +431,7 @@ func TestPrepareSpendDeadline(t *testing.T) {
 	}
 	defer unlock()
 	before := time.Now()
-	dl, err := s.PrepareSpend(ctx)
+	dl, err := prepare(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +459,7 @@ func TestFailedSaveKeepsFence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	gone, cancel := context.WithCancel(ctx)
@@ -459,7 +473,7 @@ func TestFailedSaveKeepsFence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.PrepareSpend(ctx); !errors.Is(err, etcdstore.ErrSpendPending) {
+		if _, err := prepare(ctx, s); !errors.Is(err, etcdstore.ErrSpendPending) {
 			t.Errorf("%s: PrepareSpend after a failed save: %v, want ErrSpendPending", name, err)
 		}
 		unlock()
@@ -478,10 +492,43 @@ func TestFailedSaveKeepsFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if _, err := b.PrepareSpend(ctx); err != nil {
+	if _, err := prepare(ctx, b); err != nil {
 		t.Fatalf("PrepareSpend after the result landed: %v", err)
 	}
 	if got, err := b.Load(ctx); err != nil || got.RefreshToken != "rt-2" {
 		t.Fatalf("after the retried save: %v, %v", got, err)
+	}
+}
+
+// PrepareSpend needs a read under the same lock, and a sign-in may prepare
+// twice (before asking the person, and before the exchange).
+func TestPrepareSpendNeedsReadAndMayRepeat(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := ctxT(t)
+	s := newStore(t, c.client(t), newKey(t), sealKey(t))
+	if _, err := s.Load(ctx); !errors.Is(err, anaplan.ErrNoSettings) {
+		t.Fatal(err)
+	}
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := s.PrepareSpend(ctx); !errors.Is(err, etcdstore.ErrStale) {
+		t.Fatalf("PrepareSpend without a read under the lock: %v, want ErrStale", err)
+	}
+	if _, err := prepare(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PrepareSpend(ctx); err != nil {
+		t.Fatalf("second PrepareSpend before any spend: %v", err)
+	}
+	if err := s.Save(ctx, sample()); err != nil {
+		t.Fatal(err)
+	}
+	// After its own save, the store's view is current: a further spend
+	// under the same lock needs no new read.
+	if _, err := s.PrepareSpend(ctx); err != nil {
+		t.Fatalf("PrepareSpend after this store's own save: %v", err)
 	}
 }
