@@ -132,11 +132,10 @@ type hold struct {
 
 // fenceState is a fence this Store set with PrepareSpend.
 type fenceState struct {
-	rev     int64            // create revision of the fence key
-	lease   clientv3.LeaseID // the fence's own lease (2 × TTL, not kept alive)
-	modRev  int64            // mod revision of the settings key when the fence was set (0: absent)
-	tried   bool             // a Save was attempted after the fence was set
-	heldRev int64            // the lock acquisition under which it was set
+	rev    int64            // create revision of the fence key
+	lease  clientv3.LeaseID // the fence's own lease (2 × TTL, not kept alive)
+	modRev int64            // mod revision of the settings key when the fence was set (0: absent)
+	tried  bool             // a Save was attempted after the fence was set (guarded by Store.mu)
 }
 
 // New returns a Store of the settings at key in the etcd cluster of cli,
@@ -534,6 +533,7 @@ func (s *Store) owns(h *hold) clientv3.Cmp {
 func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 	s.mu.Lock()
 	h, f, closed := s.hold, s.pending, s.closed
+	tried := f != nil && f.tried
 	s.mu.Unlock()
 	switch {
 	case closed:
@@ -583,7 +583,7 @@ func (s *Store) PrepareSpend(ctx context.Context) (time.Time, error) {
 			return time.Time{}, s.lockErr("renewing the lock's lease", err)
 		}
 	}
-	if f != nil && !f.tried {
+	if f != nil && !tried {
 		// Prepared again before anything was spent (a sign-in prepares
 		// before the person is asked, and again before the exchange):
 		// replace the fence, whose life counts from the first time.
@@ -645,7 +645,7 @@ func (s *Store) setFence(ctx context.Context, h *hold, readRev int64) (*fenceSta
 		return nil, s.errorf("granting the fence's lease in etcd: %w", err)
 	}
 	value := fmt.Sprintf("%s lease %x", s.owner, g.ID)
-	f := &fenceState{lease: g.ID, heldRev: h.rev}
+	f := &fenceState{lease: g.ID}
 	var outcome error
 	err = s.retry(ctx, func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).
