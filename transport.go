@@ -42,7 +42,19 @@ type transport struct {
 
 type ctxKey int
 
-const retrySafeKey ctxKey = 0
+const (
+	retrySafeKey ctxKey = iota
+	sendByKey
+)
+
+// withSendBy sets the last moment a request may be sent (a store's spend
+// deadline): an attempt that would start later is not made.
+func withSendBy(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, sendByKey, t)
+}
+
+// errSendByPassed: the spend deadline passed before the request was sent.
+var errSendByPassed = errors.New("anaplan: the settings store's deadline for this spend passed before the request could be sent, so nothing was spent: try again")
 
 // withRetrySafe marks a request as safe to repeat whatever its method (the
 // sign-in calls: authenticating twice only makes a second token).
@@ -162,6 +174,9 @@ func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
 		var start time.Time
 		if logging {
 			start = time.Now()
+		}
+		if by, ok := req.Context().Value(sendByKey).(time.Time); ok && time.Now().After(by) {
+			return nil, errSendByPassed
 		}
 		resp, err := t.base.RoundTrip(req)
 		if logging {
