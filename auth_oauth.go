@@ -423,7 +423,6 @@ func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context
 // minSpendTime is the least time a store's deadline must leave for a spend.
 const minSpendTime = time.Second
 
-
 // ErrStoreNotReady is matched (errors.Is) when the OAuth settings store said,
 // before a single-use credential was to be spent, that it could not take the
 // result (a full or read-only disk, a lost lock): nothing was spent, and the
