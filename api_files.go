@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -501,23 +502,42 @@ func (m *ModelHandle) Download(ctx context.Context, fileID string, w io.Writer, 
 	}
 	o.Concurrency = c
 	fu := m.fileURL(fileID)
-	var list struct {
-		Chunks []struct {
-			ID string `json:"id"`
-		} `json:"chunks"`
-	}
-	if err := m.c.getJSON(ctx, fu+"/chunks", &list, true); err != nil {
+	ids, err := m.chunkIDs(ctx, fu)
+	if err != nil {
 		return 0, err
-	}
-	ids := make([]string, len(list.Chunks))
-	for i, c := range list.Chunks {
-		ids[i] = c.ID
 	}
 	n, err := m.download(ctx, fu, ids, w, o)
 	if err != nil && ctx.Err() != nil {
 		return n, fmt.Errorf("anaplan: download of file %s stopped after %d bytes: %w", fileID, n, context.Cause(ctx))
 	}
 	return n, err
+}
+
+// chunkIDs lists the chunks of a file: at most MaxDownloadChunks, counted
+// while the list is decoded.
+func (m *ModelHandle) chunkIDs(ctx context.Context, fileURL string) ([]string, error) {
+	type chunk struct {
+		ID string `json:"id"`
+	}
+	var chunks []chunk
+	err := m.c.getDecoded(ctx, fileURL+"/chunks", true, func(dec *json.Decoder) error {
+		return decodeObject(dec, func(k string) error {
+			if k != "chunks" {
+				return skipValue(dec)
+			}
+			var err error
+			chunks, err = decodeItems(dec, chunks, MaxDownloadChunks, "chunks", "MaxDownloadChunks, the most a download accepts")
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(chunks))
+	for i, c := range chunks {
+		ids[i] = c.ID
+	}
+	return ids, nil
 }
 
 type chunkResult struct {
