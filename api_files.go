@@ -130,7 +130,8 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 		return 0, err
 	}
 
-	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1}}
+	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1, size: o.ChunkSize}}
+	defer up.bufs.close()
 	up.progress.TotalBytes, up.progress.TotalChunks = -1, -1
 	if o.Size > 0 {
 		up.progress.TotalBytes = o.Size
@@ -310,42 +311,6 @@ func (up *uploader) send(ctx context.Context, n int, data []byte, done func()) e
 		up.opts.Progress(up.progress)
 	}
 	return nil
-}
-
-// chunkBuffers keeps chunk buffers for reuse. It holds max buffers at
-// most; live counts those handed out or kept, so that a buffer given back
-// late (its body closed by the transport after the request ended, when a
-// new buffer had to be made meanwhile) is dropped rather than kept beyond
-// the bound.
-type chunkBuffers struct {
-	mu   sync.Mutex
-	free [][]byte
-	live int
-	max  int
-}
-
-// get returns a buffer to fill, or nil when a new one must be made.
-func (p *chunkBuffers) get() []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if k := len(p.free); k > 0 {
-		b := p.free[k-1]
-		p.free = p.free[:k-1]
-		return b
-	}
-	p.live++
-	return nil
-}
-
-// put gives a buffer back: nothing may use it any more.
-func (p *chunkBuffers) put(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.live > p.max || cap(b) == 0 {
-		p.live--
-		return
-	}
-	p.free = append(p.free, b[:0])
 }
 
 // chunkBody hands the bytes of one chunk to the transport as request
@@ -548,14 +513,20 @@ type chunkResult struct {
 func (m *ModelHandle) download(parent context.Context, fileURL string, ids []string, w io.Writer, o DownloadOptions) (int64, error) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	free := make(chan []byte, o.Concurrency)
+	defer func() {
+		cancel()
+		wg.Wait()
+		for len(free) > 0 { // every fetch is over: keep the buffers for the next call
+			sharedBuffers.put(<-free)
+		}
+	}()
 
 	results := make([]chan chunkResult, len(ids))
 	for i := range results {
 		results[i] = make(chan chunkResult, 1)
 	}
 	slots := make(chan struct{}, o.Concurrency) // a slot is held from fetch to write
-	free := make(chan []byte, o.Concurrency)
 	wg.Go(func() {
 		for i, id := range ids {
 			select {
@@ -567,6 +538,9 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 			select {
 			case buf = <-free:
 			default:
+			}
+			if buf == nil {
+				buf = sharedBuffers.get(int(chunkSizeHint.Load()))
 			}
 			wg.Go(func() {
 				data, err := m.fetchChunk(ctx, fileURL, id, buf)
@@ -601,6 +575,7 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 		select {
 		case free <- res.data[:0]:
 		default:
+			sharedBuffers.put(res.data)
 		}
 		<-slots
 		p.Bytes, p.Chunks = written, i+1
@@ -649,7 +624,11 @@ func readBody(resp *http.Response, buf []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the chunk announces %d bytes, more than the 1 GiB accepted", n)
 		}
 		if int64(cap(buf)) < n {
-			buf = make([]byte, n)
+			sharedBuffers.put(buf)
+			if buf = sharedBuffers.get(int(n)); cap(buf) < int(n) {
+				buf = make([]byte, n)
+			}
+			chunkSizeHint.Store(n)
 		}
 		buf = buf[:n]
 		if _, err := io.ReadFull(resp.Body, buf); err != nil {
