@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -112,6 +114,12 @@ func (m *ModelHandle) fileURL(fileID string) string {
 // 502, 503, 504 or a network error is sent again by the client's transport.
 // An empty r uploads an empty file (one empty chunk).
 //
+// A *bytes.Reader, *strings.Reader, *io.SectionReader or regular *os.File
+// (without Gzip) is sent straight from its bytes, from its current position
+// to its end as it is when Upload starts: no chunk is copied into a buffer
+// first, and each chunk starts sending at once. The reader is then left
+// after the bytes sent, as if read.
+//
 // On error nothing is completed, and the file keeps its previous content.
 // Cancelling ctx stops the upload; the error then wraps ctx's error.
 func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, opts *UploadOptions) (int64, error) {
@@ -136,7 +144,13 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 	if o.Size > 0 {
 		up.progress.TotalBytes = o.Size
 	}
-	chunks, read, err := up.run(ctx, r)
+	var chunks int
+	var read int64
+	if src, ok := sectionSource(r); ok && !o.Gzip {
+		chunks, read, err = up.runSections(ctx, src)
+	} else {
+		chunks, read, err = up.run(ctx, r)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return up.done(), fmt.Errorf("anaplan: upload of file %s stopped after %d bytes: %w", fileID, up.done(), context.Cause(ctx))
@@ -246,6 +260,128 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 		return 0, read, firstErr
 	}
 	return chunks, read, nil
+}
+
+// readerAtSource is an input whose bytes can be read at any offset and
+// whose length is known: its chunks are sent straight from it, without
+// being copied into chunk buffers first.
+type readerAtSource struct {
+	ra    io.ReaderAt
+	start int64 // the reader's position when Upload began
+	size  int64 // bytes from start to the end
+	seek  io.Seeker
+}
+
+// sectionSource recognises the inputs whose chunks can be sent without
+// staging: *bytes.Reader, *strings.Reader, *io.SectionReader and regular
+// *os.File, from their current position to their end as it is when Upload
+// starts.
+func sectionSource(r io.Reader) (readerAtSource, bool) {
+	type sized interface {
+		io.ReaderAt
+		io.Seeker
+		Size() int64
+	}
+	if f, ok := r.(*os.File); ok {
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return readerAtSource{}, false
+		}
+		pos, err := f.Seek(0, io.SeekCurrent)
+		if err != nil || pos > st.Size() {
+			return readerAtSource{}, false
+		}
+		return readerAtSource{ra: f, start: pos, size: st.Size() - pos, seek: f}, true
+	}
+	switch r.(type) {
+	case *bytes.Reader, *strings.Reader, *io.SectionReader:
+		v := r.(sized)
+		pos, err := v.Seek(0, io.SeekCurrent)
+		if err != nil || pos > v.Size() {
+			return readerAtSource{}, false
+		}
+		return readerAtSource{ra: v, start: pos, size: v.Size() - pos, seek: v}, true
+	}
+	return readerAtSource{}, false
+}
+
+// runSections sends the chunks of src straight from it, Concurrency at a
+// time: no chunk is copied before its request starts, and no chunk buffer
+// is used. The reader is left after the bytes acknowledged, as if read.
+func (up *uploader) runSections(parent context.Context, src readerAtSource) (chunks int, read int64, err error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel(err) })
+	}
+	size := int64(up.opts.ChunkSize)
+	chunks = int(max((src.size+size-1)/size, 1)) // an empty input is one empty chunk
+	up.mu.Lock()
+	up.progress.TotalChunks, up.progress.TotalBytes = chunks, src.size
+	up.mu.Unlock()
+	inflight := make(chan struct{}, up.opts.Concurrency)
+	for n := range chunks {
+		select {
+		case inflight <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		off := int64(n) * size
+		length := min(size, src.size-off)
+		wg.Go(func() {
+			defer func() { <-inflight }()
+			if err := up.sendSection(ctx, n, io.NewSectionReader(src.ra, src.start+off, length)); err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && parent.Err() != nil {
+		firstErr = parent.Err()
+	}
+	if firstErr != nil {
+		_, _ = src.seek.Seek(src.start+up.done(), io.SeekStart)
+		return 0, up.done(), firstErr
+	}
+	_, _ = src.seek.Seek(src.start+src.size, io.SeekStart)
+	return chunks, src.size, nil
+}
+
+// sendSection PUTs chunk n from sec; a retry reads it again from the start.
+func (up *uploader) sendSection(ctx context.Context, n int, sec *io.SectionReader) error {
+	req, err := up.m.c.newRequest(ctx, http.MethodPut, up.fileURL+"/chunks/"+strconv.Itoa(n), nil, "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	open := func() (io.ReadCloser, error) {
+		if sec.Size() == 0 {
+			return http.NoBody, nil
+		}
+		return io.NopCloser(io.NewSectionReader(sec, 0, sec.Size())), nil
+	}
+	req.ContentLength = sec.Size()
+	req.Body, _ = open()
+	req.GetBody = open
+	resp, err := up.m.c.send(req, true)
+	if err != nil {
+		return fmt.Errorf("anaplan: uploading chunk %d: %w", n, err)
+	}
+	drain(resp.Body)
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	up.progress.Bytes += sec.Size()
+	up.progress.Chunks++
+	if up.opts.Progress != nil {
+		up.opts.Progress(up.progress)
+	}
+	return nil
 }
 
 // fill reads up to size bytes from r into buf (reusing its storage) and
