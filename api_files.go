@@ -43,12 +43,15 @@ type UploadOptions struct {
 	ChunkSize int
 	// Concurrency is the number of chunks sent at once, from 1 to
 	// MaxConcurrency (default DefaultConcurrency). Memory used is about
-	// ChunkSize × (Concurrency+1), whatever the size of the file; with
+	// ChunkSize × (Concurrency+1), whatever the size of the file (next to
+	// nothing for the inputs Upload sends without staging); with
 	// Gzip, add up to ChunkSize × Concurrency for the compressed copies of
 	// data that does not compress. A chunk is reused only once the
 	// transport has closed its request body; one the transport still holds
 	// after its answer (net/http allows that) is replaced by a new buffer
-	// meanwhile, and dropped when given back.
+	// meanwhile, and dropped when given back. Chunk buffers are kept
+	// between calls (emptied by the garbage collector), so that moving
+	// files one after another does not allocate them anew each time.
 	Concurrency int
 	// Gzip sends every chunk gzipped, as application/x-gzip.
 	Gzip bool
