@@ -86,20 +86,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // isTransfer: chunks of files and dumps, pages of large reads and cell data
 // may take long in total; they are bounded by lack of progress instead.
 func isTransfer(req *http.Request) bool {
-	if v, _ := req.Context().Value(transferKey).(bool); v {
-		return true
-	}
 	p := req.URL.Path
 	return strings.Contains(p, "/chunks") || strings.Contains(p, "/pages/") || strings.Contains(p, "/dump") ||
 		strings.HasSuffix(p, "/data") || (req.Method == http.MethodPut && strings.Contains(p, "/files/"))
-}
-
-const transferKey ctxKey = 1
-
-// withTransfer marks a request as a transfer: no total bound, only the idle
-// limit.
-func withTransfer(ctx context.Context) context.Context {
-	return context.WithValue(ctx, transferKey, true)
 }
 
 // boundError is a request ended by one of the transport's default bounds.
