@@ -128,6 +128,11 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 	if err := m.c.sendJSON(ctx, http.MethodPost, fu, map[string]int{"chunkCount": -1}, &start, true); err != nil {
 		return 0, err
 	}
+	if start.File != nil && start.File.ID != "" && start.File.ID != fileID {
+		// Anaplan created another file rather than taking this one's
+		// chunks: sending them to fileID would leave it orphaned.
+		return 0, fmt.Errorf("anaplan: upload of file %s refused: Anaplan answered with another file, %s (%q), which it has just created; nothing was sent: check the file ID (Files lists the model's files) and delete %s in Anaplan if it is not wanted", fileID, start.File.ID, start.File.Name, start.File.ID)
+	}
 
 	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1}}
 	up.progress.TotalBytes, up.progress.TotalChunks = -1, -1
@@ -142,17 +147,35 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 		return up.done(), err
 	}
 
-	// Complete with the file's metadata, as Anaplan's examples do.
-	meta := File{ID: fileID}
-	if start.File != nil {
-		meta = *start.File
-		meta.ID = fileID
-	}
-	meta.ChunkCount = chunks
-	if err := m.c.sendJSON(ctx, http.MethodPost, fu+"/complete", meta, nil, true); err != nil {
+	if err := m.c.sendJSON(ctx, http.MethodPost, fu+"/complete", completeBody(fileID, start.File, chunks), nil, true); err != nil {
 		return read, err
 	}
 	return read, nil
+}
+
+// fileComplete is the body of POST …/files/{id}/complete: the superset of
+// what the sources send (ANAPLAN-DATA.md §8): the file's metadata with a
+// string id, as Anaplan's guide shows it, fields not known left out.
+type fileComplete struct {
+	ID           string `json:"id"`
+	Name         string `json:"name,omitempty"`
+	ChunkCount   int    `json:"chunkCount"`
+	FirstDataRow int    `json:"firstDataRow,omitempty"`
+	HeaderRow    int    `json:"headerRow,omitempty"`
+	Delimiter    string `json:"delimiter,omitempty"`
+	Encoding     string `json:"encoding,omitempty"`
+	Format       string `json:"format,omitempty"`
+	Separator    string `json:"separator,omitempty"`
+}
+
+// completeBody builds the complete body from the upload start's answer.
+func completeBody(fileID string, f *File, chunks int) fileComplete {
+	b := fileComplete{ID: fileID, ChunkCount: chunks}
+	if f != nil {
+		b.Name, b.FirstDataRow, b.HeaderRow = f.Name, f.FirstDataRow, f.HeaderRow
+		b.Delimiter, b.Encoding, b.Format, b.Separator = f.Delimiter, f.Encoding, f.Format, f.Separator
+	}
+	return b
 }
 
 // uploader is one Upload in progress.

@@ -48,13 +48,13 @@ func TestRun(t *testing.T) {
 		polls  int
 		want   *anaplan.TaskResult
 	}{
-		{anaplan.ImportTask, importID, "", 3, &anaplan.TaskResult{ObjectID: importID, Successful: true, Details: detail("Sales: 3 lines read")}},
-		{anaplan.ExportTask, exportID, "fr_FR", 2, &anaplan.TaskResult{ObjectID: exportID, Successful: true, Details: detail("Grid.csv: 8 bytes exported")}},
-		{anaplan.ActionTask, actionID, "", 1, &anaplan.TaskResult{ObjectID: actionID, Successful: true, Details: detail("Completed")}},
-		{anaplan.ProcessTask, processID, "", 4, &anaplan.TaskResult{ObjectID: processID, Successful: true, Details: detail("Completed"),
+		{anaplan.ImportTask, importID, "", 3, &anaplan.TaskResult{ObjectID: importID, ObjectName: "Sales", Successful: true, Details: detail("Sales: 3 lines read")}},
+		{anaplan.ExportTask, exportID, "fr_FR", 2, &anaplan.TaskResult{ObjectID: exportID, ObjectName: "Grid.csv", Successful: true, Details: detail("Grid.csv: 8 bytes exported")}},
+		{anaplan.ActionTask, actionID, "", 1, &anaplan.TaskResult{ObjectID: actionID, ObjectName: "Clear", Successful: true, Details: detail("Completed")}},
+		{anaplan.ProcessTask, processID, "", 4, &anaplan.TaskResult{ObjectID: processID, ObjectName: "Nightly", Successful: true, Details: detail("Completed"),
 			NestedResults: []anaplan.TaskResult{
-				{ObjectID: actionID, Successful: true, Details: detail("Completed")},
-				{ObjectID: importID, Successful: true, Details: detail("Sales: 3 lines read")},
+				{ObjectID: actionID, ObjectName: "Clear", Successful: true, Details: detail("Completed"), Nested: true},
+				{ObjectID: importID, ObjectName: "Sales", Successful: true, Details: detail("Sales: 3 lines read"), Nested: true},
 			}}},
 	}
 	for _, tt := range tests {
@@ -162,8 +162,8 @@ func TestRunFailingTaskWithDump(t *testing.T) {
 		if _, err := f.m.Dump(ctx, dumps[0], &buf); err != nil || !bytes.Equal(buf.Bytes(), dump) {
 			t.Fatalf("Dump = %v, %q", err, buf.Bytes())
 		}
-		if n := f.srv.Calls("GET " + modelPattern + "/processes/{processID}/tasks/{taskID}/dumps/{objectID}"); n != 1 {
-			t.Errorf("%d requests for the nested dump", n)
+		if n := f.srv.Calls("GET " + modelPattern + "/processes/{processID}/tasks/{taskID}/dumps/{objectID}/chunks/{chunkID}"); n != 1 {
+			t.Errorf("%d requests for the nested dump's chunk", n)
 		}
 	})
 
@@ -259,8 +259,10 @@ func TestTaskErrors(t *testing.T) {
 		t.Errorf("an unknown task: %v", err)
 	}
 	// A poll that fails says the task may still run.
+	noTolerance := *fastPolls
+	noTolerance.MaxFailedPolls = -1
 	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusInternalServerError, Path: "GET " + modelPath + "/imports/"})
-	if _, err := f.m.RunImport(ctx, importID, fastPolls); err == nil || !strings.Contains(err.Error(), "may still be running") {
+	if _, err := f.m.RunImport(ctx, importID, &noTolerance); err == nil || !strings.Contains(err.Error(), "may still be running") {
 		t.Errorf("a failed poll: %v", err)
 	}
 }
