@@ -284,7 +284,7 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 			return id, nil
 		}
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("anaplan: starting %s %s: %w", kind, actionID, err)
+			return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks): %w", kind, actionID, err)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {

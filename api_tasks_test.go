@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -440,4 +441,287 @@ func ExampleModelHandle_ExportAndDownload() {
 	// 22 bytes:
 	// North,5600
 	// South,4300
+}
+
+// TestWaitToleratesFailedPolls: a run of failed status requests does not end
+// the wait (issue 8.3; five 500s ended it at the first before), up to
+// MaxFailedPolls; then Wait returns the last error. A 404 ends it at once.
+func TestWaitToleratesFailedPolls(t *testing.T) {
+	pollPath := "GET " + modelPath + "/imports/"
+	tests := []struct {
+		name    string
+		fault   anaplantest.Fault
+		n       int
+		max     int
+		wantErr int // status of the error; 0: success
+		polls   int // status requests the server saw
+	}{
+		{"five 500s, default limit", anaplantest.Fault{Status: 500}, 5, 0, 0, 8},
+		{"three 500s, limit 3", anaplantest.Fault{Status: 500}, 3, 3, 0, 6},
+		{"four 500s, limit 3", anaplantest.Fault{Status: 500}, 4, 3, 500, 4},
+		{"429s, limit 1", anaplantest.Fault{Status: 429, Body: `{"status":{"code":429,"message":"slow down"}}`, RetryAfter: "1000"}, 2, 1, 429, 2},
+		{"a 404 at once", anaplantest.Fault{Status: 404}, 1, 0, 404, 1},
+		{"no tolerance", anaplantest.Fault{Status: 500}, 1, -1, 500, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			addActions(f) // the import answers 2 polls in progress, then completes
+			ctx := context.Background()
+			id, err := f.m.StartTask(ctx, anaplan.ImportTask, importID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.fault.Path = pollPath
+			f.srv.FailNext(tt.n, tt.fault)
+			opts := *fastPolls
+			opts.MaxFailedPolls = tt.max
+			res, err := f.m.Wait(ctx, anaplan.ImportTask, importID, id, &opts)
+			var ae *anaplan.APIError
+			switch {
+			case tt.wantErr == 0 && (err != nil || !res.Successful):
+				t.Errorf("Wait = %+v, %v; want success", res, err)
+			case tt.wantErr != 0 && (!errors.As(err, &ae) || ae.StatusCode != tt.wantErr || !strings.Contains(err.Error(), "may still be running")):
+				t.Errorf("Wait: %v; want the last error (%d), saying the task may still run", err, tt.wantErr)
+			}
+			if n := f.srv.Calls(importTaskPattern); n != tt.polls {
+				t.Errorf("%d status requests, want %d", n, tt.polls)
+			}
+		})
+	}
+
+	t.Run("five 503s, each retried by the transport", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		c, err := anaplan.New(context.Background(), anaplan.WithEndpoints(f.srv.Endpoints()), anaplan.WithHTTPClient(f.srv.Client()),
+			anaplan.WithBasic(testUser, testPassword), anaplan.WithFastRetriesForTest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		f.srv.FailNext(5*4, anaplantest.Fault{Status: 503, Path: pollPath}) // the transport sends each poll 4 times
+		if res, err := c.Model(testWS, testModel).RunImport(context.Background(), importID, fastPolls); err != nil || !res.Successful {
+			t.Errorf("RunImport = %+v, %v", res, err)
+		}
+		if n := f.srv.Calls(importTaskPattern); n != 23 {
+			t.Errorf("%d status requests, want 23 (5 polls sent 4 times, then 3)", n)
+		}
+	})
+
+	t.Run("the caller's context still ends the wait", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		f.srv.FailNext(1000, anaplantest.Fault{Status: 500, Path: pollPath})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := f.m.RunImport(ctx, importID, fastPolls)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("RunImport: %v, want the context's deadline", err)
+		}
+	})
+}
+
+// startPattern is the fake's route of import task starts.
+const startPattern = "POST " + modelPattern + "/imports/{importID}/tasks"
+
+// TestStartBusyModel: a start refused with 409 or 423 started nothing and
+// is retried (issue 8.4; a 409 failed the run before); 422, 424 and 425 say
+// what is wrong and are not retried.
+func TestStartBusyModel(t *testing.T) {
+	ctx := context.Background()
+	t.Run("409 twice, then started", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		f.srv.SetModelBusy(testWS, testModel, 2)
+		res, err := f.m.RunImport(ctx, importID, fastPolls)
+		if err != nil || !res.Successful {
+			t.Fatalf("RunImport = %+v, %v", res, err)
+		}
+		if n, tasks := f.srv.Calls(startPattern), f.srv.Tasks(testWS, testModel); n != 3 || len(tasks) != 1 {
+			t.Errorf("%d starts sent, %d tasks started; want 3 and 1", n, len(tasks))
+		}
+	})
+	t.Run("423 until BusyTimeout", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		f.srv.AddModel(testWS, anaplantest.Model{ID: testModel, Name: "Budget", State: "LOCKED"})
+		opts := *fastPolls
+		opts.BusyTimeout = 30 * time.Millisecond
+		_, err := f.m.RunImport(ctx, importID, &opts)
+		var ae *anaplan.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 423 || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), "BusyTimeout") {
+			t.Fatalf("RunImport: %v; want the 423, saying the model stayed locked", err)
+		}
+		if n := f.srv.Calls(startPattern); n < 3 {
+			t.Errorf("%d starts sent in 30 ms of 1-2 ms waits, want several", n)
+		}
+	})
+	t.Run("409, no retries", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		f.srv.SetModelBusy(testWS, testModel, 1)
+		opts := *fastPolls
+		opts.BusyTimeout = -1
+		if _, err := f.m.RunImport(ctx, importID, &opts); err == nil || !strings.Contains(err.Error(), "busy") {
+			t.Errorf("RunImport: %v", err)
+		}
+		if n := f.srv.Calls(startPattern); n != 1 {
+			t.Errorf("%d starts sent, want 1", n)
+		}
+	})
+	t.Run("the context ends the retries", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		f.srv.SetModelBusy(testWS, testModel, 1<<20)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+		defer cancel()
+		if _, err := f.m.StartTask(ctx, anaplan.ImportTask, importID, fastPolls); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("StartTask: %v", err)
+		}
+		if n := f.srv.Calls(startPattern); n < 2 {
+			t.Errorf("%d starts sent, want several", n)
+		}
+	})
+	for _, tt := range []struct {
+		state  string
+		status int
+		say    string
+	}{
+		{"ARCHIVED", 422, "archived"},
+		{"MAINTENANCE", 424, "offline"},
+		{"", 425, "deployed"},
+	} {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			f := newFixture(t)
+			addActions(f)
+			if tt.state != "" {
+				f.srv.AddModel(testWS, anaplantest.Model{ID: testModel, Name: "Budget", State: tt.state})
+			} else {
+				f.srv.FailNext(1, anaplantest.Fault{Status: tt.status, Path: "POST " + modelPath + "/imports/"})
+			}
+			_, err := f.m.RunImport(ctx, importID, fastPolls)
+			var ae *anaplan.APIError
+			if !errors.As(err, &ae) || ae.StatusCode != tt.status || !strings.Contains(err.Error(), tt.say) {
+				t.Errorf("RunImport: %v; want the %d, saying %q", err, tt.status, tt.say)
+			}
+			if n := f.srv.Calls(startPattern); n != 1 {
+				t.Errorf("%d starts sent, want 1", n)
+			}
+		})
+	}
+}
+
+// TestStartNotReplayed: a start whose outcome is unknown is sent once.
+func TestStartNotReplayed(t *testing.T) {
+	for _, status := range []int{500, 502, 503, 504} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			f := newFixture(t)
+			addActions(f)
+			f.srv.FailNext(1, anaplantest.Fault{Status: status, Path: "POST " + modelPath + "/imports/"})
+			_, err := f.m.RunImport(context.Background(), importID, fastPolls)
+			if err == nil || !strings.Contains(err.Error(), "unknown") || !strings.Contains(err.Error(), "check the action's tasks") {
+				t.Errorf("RunImport: %v; want an error saying the outcome is unknown", err)
+			}
+			if n := f.srv.Calls(startPattern); n != 1 {
+				t.Errorf("%d starts sent, want 1", n)
+			}
+		})
+	}
+	t.Run("the connection drops", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		// The server takes its time; the client's deadline ends the request
+		// after it was sent, as a dropped connection would.
+		f.srv.FailNext(1, anaplantest.Fault{Latency: 300 * time.Millisecond, Path: "POST " + modelPath + "/imports/"})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := f.m.StartTask(ctx, anaplan.ImportTask, importID, fastPolls); err == nil {
+			t.Error("StartTask succeeded")
+		}
+		if n := f.srv.Calls(startPattern); n != 1 {
+			t.Errorf("%d starts sent, want 1", n)
+		}
+	})
+	t.Run("429 is resent: Anaplan did not act on it", func(t *testing.T) {
+		f := newFixture(t)
+		addActions(f)
+		f.srv.FailNext(1, anaplantest.Fault{Status: 429, RetryAfter: "0", Path: "POST " + modelPath + "/imports/"})
+		if _, err := f.m.RunImport(context.Background(), importID, fastPolls); err != nil {
+			t.Fatal(err)
+		}
+		if n, tasks := f.srv.Calls(startPattern), f.srv.Tasks(testWS, testModel); n != 2 || len(tasks) != 1 {
+			t.Errorf("%d starts sent, %d tasks; want 2 and 1", n, len(tasks))
+		}
+	})
+}
+
+// TestMappingParameters: imports and processes send mappingParameters.
+func TestMappingParameters(t *testing.T) {
+	f := newFixture(t)
+	addActions(f)
+	ctx := context.Background()
+	mp := []anaplan.MappingParameter{{EntityType: "Version", EntityName: "Actual"}, {ImportID: importID, EntityType: "Products", EntityName: "Widgets"}}
+	for _, kind := range []anaplan.TaskKind{anaplan.ImportTask, anaplan.ProcessTask} {
+		id := map[anaplan.TaskKind]string{anaplan.ImportTask: importID, anaplan.ProcessTask: processID}[kind]
+		opts := *fastPolls
+		opts.MappingParameters = mp
+		if _, err := f.m.Run(ctx, kind, id, &opts); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		tasks := f.srv.Tasks(testWS, testModel)
+		want := []anaplantest.MappingParameter{{EntityType: "Version", EntityName: "Actual"}, {ImportID: importID, EntityType: "Products", EntityName: "Widgets"}}
+		if d := cmp.Diff(want, tasks[len(tasks)-1].MappingParameters); d != "" {
+			t.Errorf("%s: mapping parameters the server saw (-want +got):\n%s", kind, d)
+		}
+	}
+	before := f.srv.Calls("")
+	for _, tt := range []struct {
+		kind anaplan.TaskKind
+		id   string
+		mp   []anaplan.MappingParameter
+	}{
+		{anaplan.ExportTask, exportID, mp},
+		{anaplan.ActionTask, actionID, mp},
+		{anaplan.ImportTask, importID, []anaplan.MappingParameter{{EntityType: "Version"}}},
+	} {
+		if _, err := f.m.StartTask(ctx, tt.kind, tt.id, &anaplan.RunOptions{MappingParameters: tt.mp}); err == nil || !strings.Contains(err.Error(), "MappingParameters") {
+			t.Errorf("%s %v: %v", tt.kind, tt.mp, err)
+		}
+	}
+	if n := f.srv.Calls("") - before; n != 0 {
+		t.Errorf("%d requests for refused mapping parameters", n)
+	}
+	// An importId outside the process: the server's 400.
+	opts := RunOptionsWith(fastPolls, []anaplan.MappingParameter{{ImportID: exportID, EntityType: "Version", EntityName: "Actual"}})
+	var ae *anaplan.APIError
+	if _, err := f.m.RunProcess(ctx, processID, opts); !errors.As(err, &ae) || ae.StatusCode != 400 {
+		t.Errorf("an importId that is not the process's: %v", err)
+	}
+}
+
+// RunOptionsWith copies o with mapping parameters.
+func RunOptionsWith(o *anaplan.RunOptions, mp []anaplan.MappingParameter) *anaplan.RunOptions {
+	c := *o
+	c.MappingParameters = mp
+	return &c
+}
+
+// TestCancelledBy: a task cancelled by someone says who.
+func TestCancelledBy(t *testing.T) {
+	f := newFixture(t)
+	addActions(f)
+	ctx := context.Background()
+	f.srv.SetTaskBehaviour(testWS, testModel, exportID, anaplantest.TaskBehaviour{Polls: -1})
+	id, err := f.m.StartTask(ctx, anaplan.ExportTask, exportID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.CancelTask(ctx, anaplan.ExportTask, exportID, id); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.m.TaskStatus(ctx, anaplan.ExportTask, exportID, id)
+	uid, _ := f.srv.UserID(testUser)
+	if err != nil || st.CancelledBy != uid || st.State != anaplan.TaskCancelled {
+		t.Errorf("TaskStatus = %+v, %v; want cancelled by %s", st, err, uid)
+	}
 }

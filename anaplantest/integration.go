@@ -138,8 +138,8 @@ type TaskBehaviour struct {
 	// available for DumpLifetime after it was last fetched, and until the
 	// action runs again; then it answers 404, as in Anaplan.
 	Dump []byte
-	// DumpChunkSize is the size of the dump's chunks (DumpChunkSize when
-	// zero).
+	// DumpChunkSize is the size of the chunks of the task's dumps, its own
+	// and its nested results' (DumpChunkSize when zero).
 	DumpChunkSize int
 	// Message is the result's detail text; empty gives a plausible one.
 	Message string

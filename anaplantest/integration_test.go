@@ -28,9 +28,9 @@ type integAnswer struct {
 }
 
 // integrationServer is a server with one user, signed in, and one model.
-func integrationServer(t *testing.T) (*Server, func(method, path, ctype string, body []byte) integAnswer) {
+func integrationServer(t *testing.T, opts ...Option) (*Server, func(method, path, ctype string, body []byte) integAnswer) {
 	t.Helper()
-	s := New(t)
+	s := New(t, opts...)
 	s.AddUser(iUser, iPass)
 	s.AddWorkspace(Workspace{ID: "WS", Name: "Finance"})
 	s.AddModel("WS", Model{ID: "M", Name: "Budget"})
