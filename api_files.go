@@ -24,14 +24,22 @@ const (
 	probeSize          = 64 << 10 // first read of an upload: small inputs never get a full chunk buffer
 )
 
-// Progress reports how far a transfer has come. Sizes are of the data itself,
-// before any compression.
-type Progress struct {
+// TransferProgress reports how far an upload or a download has come, to the
+// Progress callback of UploadOptions and DownloadOptions. Sizes are of the
+// data itself, before any compression. (A task's progress is the fraction
+// Task.Progress, reported to RunOptions.Progress.)
+type TransferProgress struct {
 	Bytes       int64 // bytes acknowledged (upload) or written (download) so far
 	TotalBytes  int64 // -1 while unknown
 	Chunks      int   // chunks done
 	TotalChunks int   // -1 while unknown
 }
+
+// Progress is the former name of TransferProgress.
+//
+// Deprecated: use TransferProgress; "progress" also names Task.Progress and
+// the options' Progress callbacks.
+type Progress = TransferProgress
 
 // UploadOptions tune ModelHandle.Upload. The zero value (or nil) is fine.
 type UploadOptions struct {
@@ -50,12 +58,12 @@ type UploadOptions struct {
 	// Gzip sends every chunk gzipped, as application/x-gzip.
 	Gzip bool
 	// Size is the length of the data when known: it only feeds
-	// Progress.TotalBytes. Zero means unknown.
+	// TransferProgress.TotalBytes. Zero means unknown.
 	Size int64
 	// Progress, when set, is called after each chunk is acknowledged, from
 	// one goroutine at a time; the last call has the totals (Chunks ==
 	// TotalChunks). It must not block for long.
-	Progress func(Progress)
+	Progress func(TransferProgress)
 }
 
 // DownloadOptions tune ModelHandle.Download. The zero value (or nil) is fine.
@@ -66,7 +74,7 @@ type DownloadOptions struct {
 	Concurrency int
 	// Progress, when set, is called after each chunk is written, from the
 	// goroutine that called Download.
-	Progress func(Progress)
+	Progress func(TransferProgress)
 }
 
 func (o *UploadOptions) resolved() (UploadOptions, error) {
@@ -186,7 +194,7 @@ type uploader struct {
 	bufs    chunkBuffers // chunk buffers that may be reused
 
 	mu       sync.Mutex
-	progress Progress
+	progress TransferProgress
 	zpool    sync.Pool // *gzip.Writer
 	bpool    sync.Pool // *bytes.Buffer for compressed chunks
 }
@@ -578,7 +586,7 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 		}
 	})
 
-	p := Progress{TotalBytes: -1, TotalChunks: len(ids)}
+	p := TransferProgress{TotalBytes: -1, TotalChunks: len(ids)}
 	var written int64
 	for i := range ids {
 		if err := ctx.Err(); err != nil { // a chunk already fetched is not written after cancellation
