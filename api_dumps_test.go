@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +173,38 @@ func TestDumpStreams(t *testing.T) {
 	if largest > 64<<10 {
 		t.Errorf("a write of %d bytes: the chunk was buffered rather than streamed", largest)
 	}
+}
+
+// A failed import offers the rows it rejected as a failure dump, for the
+// import itself or for one of its nested results.
+func ExampleModelHandle_Dump() {
+	srv, c, err := exampleClient()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	defer c.Close(ctx)
+	srv.SetTaskBehaviour("WS", "MODEL", "112000000001", anaplantest.TaskBehaviour{
+		Fail: true, Message: "1 row rejected", Dump: []byte("Region,Units,_Line_,_Error_1_\nWest,x,2,Invalid number\n"),
+	})
+
+	m := c.Model("WS", "MODEL")
+	res, err := m.RunImport(ctx, "112000000001", nil)
+	var te *anaplan.TaskError
+	if !errors.As(err, &te) {
+		fmt.Println(err) // the import could not run, or its status not be read
+		return
+	}
+	fmt.Println(res.Message())
+	for _, d := range res.Dumps() {
+		if _, err := m.Dump(ctx, d, os.Stdout); err != nil {
+			fmt.Println(err) // a dump is kept 48 hours after it was last fetched
+		}
+	}
+	// Output:
+	// 1 row rejected
+	// Region,Units,_Line_,_Error_1_
+	// West,x,2,Invalid number
 }
