@@ -208,3 +208,26 @@ func ExampleModelHandle_Dump() {
 	// Region,Units,_Line_,_Error_1_
 	// West,x,2,Invalid number
 }
+
+// FuzzDumpAnswer feeds arbitrary answers to Dump's chunk list and chunks:
+// it never panics, and writes at most what the answers held.
+func FuzzDumpAnswer(f *testing.F) {
+	for _, s := range []string{
+		`{"chunks":[{"id":"0","name":"Chunk 0"},{"id":"1"}]}`, `{"chunks":[{"id":0}]}`, `{"chunks":[{}]}`,
+		`{"chunks":null}`, `{"meta":{"paging":{"totalSize":2}}}`, `{"chunks":[{"id":"../x"}]}`, `[`, `null`, "row,error\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c := offlineClient(t, 200, body)
+		res := &anaplan.TaskResult{Kind: anaplan.ImportTask, ActionID: "i", TaskID: "t", FailureDumpAvailable: true}
+		var buf bytes.Buffer
+		n, err := c.Model("w", "m").Dump(context.Background(), res, &buf)
+		if n != int64(buf.Len()) {
+			t.Fatalf("Dump reported %d bytes and wrote %d (%v)", n, buf.Len(), err)
+		}
+		if buf.Len() > len(body)*(len(body)+1) {
+			t.Fatalf("Dump wrote %d bytes from answers of %d", buf.Len(), len(body))
+		}
+	})
+}
