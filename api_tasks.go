@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -173,8 +174,9 @@ type RunOptions struct {
 	PollInterval    time.Duration
 	MaxPollInterval time.Duration
 	// MaxFailedPolls is how many status requests in a row may fail with a
-	// network error, 408, 429 or a 5xx answer (after the transport's own
-	// retries) before Wait gives up and returns the last error; the task
+	// network error, an answer cut short or garbled, 408, 429 or a 5xx
+	// (after the transport's own retries) before Wait gives up and returns
+	// the last error; the task
 	// runs on in Anaplan meanwhile. Default 30, as Anaplan Connect;
 	// negative: give up at the first. Any other error ends the wait at
 	// once.
@@ -184,8 +186,9 @@ type RunOptions struct {
 	// locked: such a start started nothing), waiting as between polls.
 	// Default 10 minutes; negative: no retries.
 	BusyTimeout time.Duration
-	// Progress, when set, is called with every status the task reports,
-	// from the goroutine that waits.
+	// Progress, when set, is the progress callback: it is called with every
+	// status the task reports (Task.Progress is the fraction done), from
+	// the goroutine that waits.
 	Progress func(Task)
 }
 
@@ -284,13 +287,13 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 			return id, nil
 		}
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks): %w", kind, actionID, err)
+			return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks with ModelHandle.Tasks): %w", kind, actionID, err)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
 			var ue *url.Error
 			if errors.As(err, &ue) {
-				return "", fmt.Errorf("anaplan: starting %s %s: the request failed, and whether the task started is unknown, so it was not sent again: check the action's tasks in Anaplan before running it again: %w", kind, actionID, err)
+				return "", fmt.Errorf("anaplan: starting %s %s: the request failed, and whether the task started is unknown, so it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, err)
 			}
 			return "", err
 		}
@@ -316,7 +319,7 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is in deployed mode, which does not allow this action: run it in the development model, or change the model's mode: %w", kind, actionID, err)
 		}
 		if ae.StatusCode >= 500 {
-			return "", fmt.Errorf("anaplan: starting %s %s: Anaplan answered %d, so whether the task started is unknown and it was not sent again: check the action's tasks in Anaplan before running it again: %w", kind, actionID, ae.StatusCode, err)
+			return "", fmt.Errorf("anaplan: starting %s %s: Anaplan answered %d, so whether the task started is unknown and it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, ae.StatusCode, err)
 		}
 		return "", err
 	}
@@ -362,6 +365,17 @@ func (m *ModelHandle) TaskStatus(ctx context.Context, kind TaskKind, actionID, t
 		v.Task.ID = taskID
 	}
 	return v.Task, nil
+}
+
+// Tasks lists the tasks of an action that Anaplan still knows (running, or
+// recently ended), oldest first, with their ID, state and creation time: the
+// way to find out whether a start whose outcome was unknown did start.
+func (m *ModelHandle) Tasks(ctx context.Context, kind TaskKind, actionID string, opts ...ListOption) iter.Seq2[Task, error] {
+	u, err := m.tasksURL(kind, actionID)
+	if err != nil {
+		return func(yield func(Task, error) bool) { yield(Task{}, err) }
+	}
+	return list[Task](ctx, m.c, u, "tasks", true, opts)
 }
 
 // CancelTask asks Anaplan to cancel a task (DELETE). The task then passes

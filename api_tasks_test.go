@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -723,5 +724,80 @@ func TestCancelledBy(t *testing.T) {
 	uid, _ := f.srv.UserID(testUser)
 	if err != nil || st.CancelledBy != uid || st.State != anaplan.TaskCancelled {
 		t.Errorf("TaskStatus = %+v, %v; want cancelled by %s", st, err, uid)
+	}
+}
+
+// TestTasksList: Tasks lists an action's tasks, oldest first: after a start
+// whose outcome was unknown, it says whether one started.
+func TestTasksList(t *testing.T) {
+	f := newFixture(t)
+	addActions(f)
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		res, err := f.m.RunImport(ctx, importID, fastPolls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.TaskID)
+	}
+	f.srv.SetMaxPageSize(2) // paged
+	var got []string
+	for task, err := range f.m.Tasks(ctx, anaplan.ImportTask, importID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task.State != anaplan.TaskComplete || task.CreationTime == 0 {
+			t.Errorf("task %+v", task)
+		}
+		got = append(got, task.ID)
+	}
+	if d := cmp.Diff(ids, got); d != "" {
+		t.Errorf("Tasks (-want +got):\n%s", d)
+	}
+	if ts, err := anaplan.Collect(f.m.Tasks(ctx, anaplan.ExportTask, exportID)); err != nil || len(ts) != 0 {
+		t.Errorf("an export never run: %v, %v", ts, err)
+	}
+	if _, err := anaplan.Collect(f.m.Tasks(ctx, "report", "x")); err == nil {
+		t.Error("an unknown kind listed")
+	}
+}
+
+// failPolls fails the first n task status requests with a network error.
+type failPolls struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (p *failPolls) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/tasks/") && p.n.Add(-1) >= 0 {
+		return nil, errors.New("connection reset by peer (test)")
+	}
+	return p.next.RoundTrip(req)
+}
+
+// TestWaitSurvivesNetworkErrors: polls that fail on the network (each tried
+// four times by the transport) do not end the wait either.
+func TestWaitSurvivesNetworkErrors(t *testing.T) {
+	f := newFixture(t)
+	addActions(f)
+	fp := &failPolls{next: f.srv.Client().Transport}
+	fp.n.Store(5 * 4)
+	ctx := context.Background()
+	c, err := anaplan.New(ctx, anaplan.WithEndpoints(f.srv.Endpoints()), anaplan.WithHTTPClient(&http.Client{Transport: fp}),
+		anaplan.WithBasic(testUser, testPassword), anaplan.WithFastRetriesForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if res, err := c.Model(testWS, testModel).RunImport(ctx, importID, fastPolls); err != nil || !res.Successful {
+		t.Fatalf("RunImport = %+v, %v", res, err)
+	}
+	fp.n.Store(1 << 20)
+	opts := *fastPolls
+	opts.MaxFailedPolls = 2
+	_, err = c.Model(testWS, testModel).RunImport(ctx, importID, &opts)
+	if err == nil || !strings.Contains(err.Error(), "connection reset") || !strings.Contains(err.Error(), "gave up after 3 failed status requests") {
+		t.Errorf("RunImport: %v; want the last network error after 3 failed polls", err)
 	}
 }
