@@ -1376,12 +1376,11 @@ func (s *Server) handleTaskCancel(kind string) http.HandlerFunc {
 // (nil, false) when there is none, or when it is gone: DumpLifetime after
 // its last fetch, or once the action ran again. Fetching it keeps it.
 // Callers hold in.mu.
-func (in *integration) dumpFor(w http.ResponseWriter, r *http.Request, kind string) (*taskState, []byte, int, bool) {
+func (in *integration) dumpFor(w http.ResponseWriter, r *http.Request, kind string) (dump []byte, chunkSize int, ok bool) {
 	_, t := in.taskFor(w, r, kind)
 	if t == nil {
-		return nil, nil, 0, false
+		return nil, 0, false
 	}
-	var dump []byte
 	size := t.behaviour.DumpChunkSize
 	if t.State == "COMPLETE" {
 		if obj := r.PathValue("objectID"); obj == "" {
@@ -1398,23 +1397,23 @@ func (in *integration) dumpFor(w http.ResponseWriter, r *http.Request, kind stri
 	switch {
 	case dump == nil:
 		writeAPIError(w, r, http.StatusNotFound, "Not Found")
-		return nil, nil, 0, false
+		return nil, 0, false
 	case t.dumpsGone || !now.Before(t.dumpsUsed.Add(DumpLifetime)):
 		writeAPIError(w, r, http.StatusNotFound, "Not Found: the failure dump is no longer available")
-		return nil, nil, 0, false
+		return nil, 0, false
 	}
 	t.dumpsUsed = now
 	if size <= 0 {
 		size = DumpChunkSize
 	}
-	return t, dump, size, true
+	return dump, size, true
 }
 
 func (s *Server) handleDump(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in := s.integ()
 		in.mu.Lock()
-		_, dump, _, ok := in.dumpFor(w, r, kind)
+		dump, _, ok := in.dumpFor(w, r, kind)
 		in.mu.Unlock()
 		if ok {
 			writeDumpBytes(w, dump)
@@ -1439,7 +1438,7 @@ func (s *Server) handleDumpChunks(kind string) http.HandlerFunc {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
-		_, dump, size, ok := in.dumpFor(w, r, kind)
+		dump, size, ok := in.dumpFor(w, r, kind)
 		if !ok {
 			return
 		}
@@ -1462,7 +1461,7 @@ func (s *Server) handleDumpChunk(kind string) http.HandlerFunc {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
-		_, dump, size, ok := in.dumpFor(w, r, kind)
+		dump, size, ok := in.dumpFor(w, r, kind)
 		in.mu.Unlock()
 		if !ok {
 			return
