@@ -448,6 +448,9 @@ func (m *ModelHandle) Wait(ctx context.Context, kind TaskKind, actionID, taskID 
 // 408, 429 or a 5xx answer. Other answers (401, 404…) will not change by
 // waiting.
 func transientPollError(err error) bool {
+	if errors.Is(err, ErrInteractionRequired) || errors.Is(err, ErrUnauthorized) {
+		return false // signing in again needs a person, or other credentials
+	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.StatusCode == http.StatusRequestTimeout || ae.StatusCode == http.StatusTooManyRequests || ae.StatusCode >= 500

@@ -801,3 +801,42 @@ func TestWaitSurvivesNetworkErrors(t *testing.T) {
 		t.Errorf("RunImport: %v; want the last network error after 3 failed polls", err)
 	}
 }
+
+// TestWaitEndsOnLostCredentials: a poll whose token cannot be renewed
+// without a person (or with these credentials) ends the wait at once:
+// waiting would not bring the credentials back. (Before, the error of the
+// token source counted as a failed poll, tried MaxFailedPolls times.)
+func TestWaitEndsOnLostCredentials(t *testing.T) {
+	f := newFixture(t)
+	addActions(f)
+	ctx := context.Background()
+	var clock atomic.Int64 // the client's clock, as an offset from now
+	var calls atomic.Int64
+	src := anaplan.TokenSourceFunc(func(context.Context) (*anaplan.Token, error) {
+		if calls.Add(1) == 1 {
+			tok := f.srv.IssueToken(testUser)
+			tok.Expiry = time.Now().Add(time.Hour)
+			return tok, nil
+		}
+		return nil, fmt.Errorf("the refresh token is gone: %w", anaplan.ErrInteractionRequired)
+	})
+	c, err := anaplan.New(ctx, anaplan.WithEndpoints(f.srv.Endpoints()), anaplan.WithHTTPClient(f.srv.Client()), anaplan.WithTokenSource(src),
+		anaplan.WithClockForTest(func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	m := c.Model(testWS, testModel)
+	id, err := m.StartTask(ctx, anaplan.ImportTask, importID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(int64(2 * time.Hour)) // the token has expired
+	_, err = m.Wait(ctx, anaplan.ImportTask, importID, id, fastPolls)
+	if !errors.Is(err, anaplan.ErrInteractionRequired) {
+		t.Fatalf("Wait: %v, want ErrInteractionRequired", err)
+	}
+	if n := calls.Load(); n > 3 {
+		t.Errorf("the token source was asked %d times: the wait went on", n)
+	}
+}
