@@ -286,11 +286,11 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 			}
 			return id, nil
 		}
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks with ModelHandle.Tasks): %w", kind, actionID, err)
-		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks with ModelHandle.Tasks): %w", kind, actionID, err)
+			}
 			var ue *url.Error
 			if errors.As(err, &ue) {
 				return "", fmt.Errorf("anaplan: starting %s %s: the request failed, and whether the task started is unknown, so it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, err)
