@@ -26,8 +26,10 @@ const (
 	InitiateGetAndRefresh InitiateOAuth = "GETANDREFRESH" // as REFRESH, and sign the person in when no usable token exists
 )
 
-// DefaultScopes are requested when OAuthConfig.Scopes is empty.
-var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
+// DefaultScopes returns the scopes requested when OAuthConfig.Scopes is
+// empty: openid profile email offline_access. Each call returns a new slice,
+// so no caller can change what another gets.
+func DefaultScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
 
 // OAuthConfig configures OAuth 2.0 sign-in. String, GoString and LogValue
 // redact ClientSecret, AccessToken, RefreshToken and Verifier.
@@ -84,7 +86,7 @@ func OAuth2Config(cfg OAuthConfig, e Endpoints) *oauth2.Config {
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
-		scopes = DefaultScopes
+		scopes = DefaultScopes()
 	}
 	return &oauth2.Config{
 		ClientID:     cfg.ClientID,
@@ -220,6 +222,9 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 		}
 		if !errors.Is(err, ErrUnauthorized) {
 			return nil, err // the server or the network failed: the refresh token may still be good
+		}
+		if clientRefused(err) {
+			return nil, err // signing in again would be refused just the same
 		}
 		if f.cfg.Initiate != InitiateGetAndRefresh {
 			return nil, fmt.Errorf("%w: the refresh token was refused, and InitiateOAuth=%s never prompts: sign in again with InitiateOAuth=GETANDREFRESH (for example `anaplan login`): %w", ErrInteractionRequired, f.cfg.Initiate, err)
@@ -371,7 +376,7 @@ func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
 
 // spendTimeout bounds a call that spends a single-use credential, whatever
 // the per-request timeout (Timeout, WithTimeout, the given client's).
-const spendTimeout = time.Minute
+const spendTimeout = 45 * time.Second
 
 // spendCtx detaches a call that spends a single-use credential (a rotating
 // refresh token, an authorization code) from the caller's cancellation: once
@@ -384,11 +389,14 @@ func spendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // beginSpend is the pre-flight of every request that spends a single-use
 // credential. A store that implements SpendPreparer is asked whether it can
 // take the result; when it cannot, nothing is spent. The returned context is
-// detached from the caller's cancellation, ends at spendTimeout or at the
-// store's deadline, whichever comes first, and carries the client without
-// a per-request Timeout.
+// detached from the caller's cancellation, ends at spendTimeout, and carries
+// the client without a per-request Timeout. The store's deadline is the last
+// moment the request may be sent (the transport checks it before every
+// attempt); its answer is awaited up to spendTimeout all the same, so that
+// an answer that comes late is still saved.
 func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	deadline := time.Now().Add(spendTimeout) // context deadlines run on the real clock
+	var sendBy time.Time
 	if f.foreign != nil {
 		return nil, nil, fmt.Errorf("%w: nothing was spent: %w", ErrStoreNotReady, f.foreign)
 	}
@@ -401,23 +409,19 @@ func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context
 			if time.Until(dl) < minSpendTime {
 				return nil, nil, fmt.Errorf("%w: the OAuth settings store %v allows less than %v for the spend, so the current refresh token was not spent and stays valid", ErrStoreNotReady, f.store, minSpendTime)
 			}
-			deadline = minTime(deadline, dl)
+			sendBy = dl
 		}
 	}
 	f.spent = f.st.RefreshToken
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	if !sendBy.IsZero() {
+		sctx = withSendBy(sctx, sendBy)
+	}
 	return context.WithValue(sctx, oauth2.HTTPClient, f.spendHC), cancel, nil
 }
 
 // minSpendTime is the least time a store's deadline must leave for a spend.
 const minSpendTime = time.Second
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
 
 // ErrStoreNotReady is matched (errors.Is) when the OAuth settings store said,
 // before a single-use credential was to be spent, that it could not take the
@@ -492,6 +496,12 @@ func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {
 	return f.unsaved
 }
 
+// clientRefused reports an OAuth error about the client's own credentials.
+func clientRefused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Code == "invalid_client" || ae.Code == "unauthorized_client")
+}
+
 // oauthError turns an oauth2 error into an *APIError without the response
 // body (which we do not control) or anything secret.
 func oauthError(what string, err error) error {
@@ -507,8 +517,11 @@ func oauthError(what string, err error) error {
 				ae.Message = http.StatusText(re.Response.StatusCode)
 			}
 		}
-		if ae.Code == "invalid_grant" {
+		switch ae.Code {
+		case "invalid_grant":
 			ae.Hint = "the code or refresh token is expired, used or revoked"
+		case "invalid_client", "unauthorized_client":
+			ae.Hint = "the OAuth client was refused: check OAuthClientId and OAuthClientSecret (a device-grant client has no secret)"
 		}
 		return fmt.Errorf("anaplan: %s: %w", what, ae)
 	}

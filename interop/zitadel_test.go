@@ -1,4 +1,4 @@
-package anaplan_test
+package interop_test
 
 // The SDK's OAuth flows against a real third-party OpenID provider: the
 // example OP of github.com/zitadel/oidc/v3 (see oauth_zitadel_helpers_test.go).
@@ -124,7 +124,7 @@ func TestZitadelCodeFlowRotationAndRefreshMode(t *testing.T) {
 		if len(q.Get("state")) < 16 {
 			t.Errorf("state %q: want at least 16 random characters", q.Get("state"))
 		}
-		if d := cmp.Diff(anaplan.DefaultScopes, strings.Fields(q.Get("scope"))); d != "" {
+		if d := cmp.Diff(anaplan.DefaultScopes(), strings.Fields(q.Get("scope"))); d != "" {
 			t.Errorf("scope (-want +got):\n%s", d)
 		}
 		challenge := q.Get("code_challenge")
