@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // This file is the typed side of the Integration API: the signed-in user,
@@ -48,7 +49,9 @@ type Workspace struct {
 	CurrentSize   int64  `json:"currentSize"`   // bytes
 }
 
-// Model is an Anaplan model.
+// Model is an Anaplan model. The fields after URL are the model details
+// Anaplan adds when asked (modelDetails=true, as Info and the model lists
+// ask); they are zero when a server leaves them out.
 type Model struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
@@ -56,6 +59,13 @@ type Model struct {
 	WorkspaceID   string `json:"currentWorkspaceId"`
 	WorkspaceName string `json:"currentWorkspaceName,omitempty"`
 	URL           string `json:"modelUrl,omitempty"`
+
+	MemoryUsage             int64  `json:"memoryUsage,omitempty"` // bytes
+	LastSavedSerialNumber   int64  `json:"lastSavedSerialNumber,omitempty"`
+	ModelTransactionRunning bool   `json:"modelTransactionRunning,omitempty"` // an import, export or write is running
+	LastModifiedByUserGUID  string `json:"lastModifiedByUserGuid,omitempty"`
+	CreationDate            string `json:"isoCreationDate,omitempty"` // ISO 8601, as Anaplan sends it
+	LastModified            string `json:"lastModified,omitempty"`
 }
 
 // File is a file of a model: the data source of an import, or the output of
@@ -137,12 +147,12 @@ func (c *Client) Workspaces(ctx context.Context, opts ...ListOption) iter.Seq2[W
 
 // Models lists every model the user can see, in every workspace.
 func (c *Client) Models(ctx context.Context, opts ...ListOption) iter.Seq2[Model, error] {
-	return list[Model](ctx, c, c.endpoints.API+"/models", "models", false, opts)
+	return list[Model](ctx, c, c.endpoints.API+"/models?modelDetails=true", "models", false, opts)
 }
 
 // WorkspaceModels lists the models of one workspace that the user can see.
 func (c *Client) WorkspaceModels(ctx context.Context, workspaceID string, opts ...ListOption) iter.Seq2[Model, error] {
-	return list[Model](ctx, c, c.endpoints.API+"/workspaces/"+url.PathEscape(workspaceID)+"/models", "models", true, opts)
+	return list[Model](ctx, c, c.endpoints.API+"/workspaces/"+url.PathEscape(workspaceID)+"/models?modelDetails=true", "models", true, opts)
 }
 
 // ModelHandle reaches one model: its files, actions and tasks. Making one
@@ -177,17 +187,24 @@ func (m *ModelHandle) String() string {
 	return "anaplan.ModelHandle{Workspace:" + m.workspace + " Model:" + m.model + "}"
 }
 
-// Info fetches the model's description; it is also the cheapest way to
-// check that the model exists and that the user can access it.
+// Info fetches the model's description with its details (GET
+// {api}/models/{m}?modelDetails=true: Anaplan answers 405 on the
+// workspace's path); it is also the cheapest way to check that the model
+// exists, that the user can access it, and that it is in the handle's
+// workspace (an error says where it is when it is not).
 func (m *ModelHandle) Info(ctx context.Context) (*Model, error) {
 	var v struct {
 		Model *Model `json:"model"`
 	}
-	if err := m.c.getJSON(ctx, m.base, &v, true); err != nil {
+	u := m.c.endpoints.API + "/models/" + url.PathEscape(m.model) + "?modelDetails=true"
+	if err := m.c.getJSON(ctx, u, &v, true); err != nil {
 		return nil, err
 	}
 	if v.Model == nil {
 		return nil, errors.New("anaplan: the model's answer holds no model")
+	}
+	if ws := v.Model.WorkspaceID; ws != "" && !strings.EqualFold(ws, m.workspace) {
+		return nil, fmt.Errorf("anaplan: model %s is in workspace %s (%s), not %s: use Client.Model(%q, %q)", m.model, ws, v.Model.WorkspaceName, m.workspace, ws, m.model)
 	}
 	return v.Model, nil
 }

@@ -27,14 +27,22 @@ const (
 	probeSize          = 64 << 10 // first read of an upload: small inputs never get a full chunk buffer
 )
 
-// Progress reports how far a transfer has come. Sizes are of the data itself,
-// before any compression.
-type Progress struct {
+// TransferProgress reports how far an upload or a download has come, to the
+// Progress callback of UploadOptions and DownloadOptions. Sizes are of the
+// data itself, before any compression. (A task's progress is the fraction
+// Task.Progress, reported to RunOptions.Progress.)
+type TransferProgress struct {
 	Bytes       int64 // bytes acknowledged (upload) or written (download) so far
 	TotalBytes  int64 // -1 while unknown
 	Chunks      int   // chunks done
 	TotalChunks int   // -1 while unknown
 }
+
+// Progress is the former name of TransferProgress.
+//
+// Deprecated: use TransferProgress; "progress" also names Task.Progress and
+// the options' Progress callbacks.
+type Progress = TransferProgress
 
 // UploadOptions tune ModelHandle.Upload. The zero value (or nil) is fine.
 type UploadOptions struct {
@@ -56,12 +64,12 @@ type UploadOptions struct {
 	// Gzip sends every chunk gzipped, as application/x-gzip.
 	Gzip bool
 	// Size is the length of the data when known: it only feeds
-	// Progress.TotalBytes. Zero means unknown.
+	// TransferProgress.TotalBytes. Zero means unknown.
 	Size int64
 	// Progress, when set, is called after each chunk is acknowledged, from
 	// one goroutine at a time; the last call has the totals (Chunks ==
 	// TotalChunks). It must not block for long.
-	Progress func(Progress)
+	Progress func(TransferProgress)
 }
 
 // DownloadOptions tune ModelHandle.Download. The zero value (or nil) is fine.
@@ -72,7 +80,7 @@ type DownloadOptions struct {
 	Concurrency int
 	// Progress, when set, is called after each chunk is written, from the
 	// goroutine that called Download.
-	Progress func(Progress)
+	Progress func(TransferProgress)
 }
 
 func (o *UploadOptions) resolved() (UploadOptions, error) {
@@ -140,6 +148,11 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 	if err := m.c.sendJSON(ctx, http.MethodPost, fu, map[string]int{"chunkCount": -1}, &start, true); err != nil {
 		return 0, err
 	}
+	if start.File != nil && start.File.ID != "" && start.File.ID != fileID {
+		// Anaplan created another file rather than taking this one's
+		// chunks: sending them to fileID would leave it orphaned.
+		return 0, fmt.Errorf("anaplan: upload of file %s refused: Anaplan answered with another file, %s (%q), which it has just created; nothing was sent: check the file ID (Files lists the model's files) and delete %s in Anaplan if it is not wanted", fileID, start.File.ID, start.File.Name, start.File.ID)
+	}
 
 	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1, size: o.ChunkSize}}
 	defer up.bufs.close()
@@ -161,17 +174,35 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 		return up.done(), err
 	}
 
-	// Complete with the file's metadata, as Anaplan's examples do.
-	meta := File{ID: fileID}
-	if start.File != nil {
-		meta = *start.File
-		meta.ID = fileID
-	}
-	meta.ChunkCount = chunks
-	if err := m.c.sendJSON(ctx, http.MethodPost, fu+"/complete", meta, nil, true); err != nil {
+	if err := m.c.sendJSON(ctx, http.MethodPost, fu+"/complete", completeBody(fileID, start.File, chunks), nil, true); err != nil {
 		return read, err
 	}
 	return read, nil
+}
+
+// fileComplete is the body of POST …/files/{id}/complete: the superset of
+// what the sources send (ANAPLAN-DATA.md §8): the file's metadata with a
+// string id, as Anaplan's guide shows it, fields not known left out.
+type fileComplete struct {
+	ID           string `json:"id"`
+	Name         string `json:"name,omitempty"`
+	ChunkCount   int    `json:"chunkCount"`
+	FirstDataRow int    `json:"firstDataRow,omitempty"`
+	HeaderRow    int    `json:"headerRow,omitempty"`
+	Delimiter    string `json:"delimiter,omitempty"`
+	Encoding     string `json:"encoding,omitempty"`
+	Format       string `json:"format,omitempty"`
+	Separator    string `json:"separator,omitempty"`
+}
+
+// completeBody builds the complete body from the upload start's answer.
+func completeBody(fileID string, f *File, chunks int) fileComplete {
+	b := fileComplete{ID: fileID, ChunkCount: chunks}
+	if f != nil {
+		b.Name, b.FirstDataRow, b.HeaderRow = f.Name, f.FirstDataRow, f.HeaderRow
+		b.Delimiter, b.Encoding, b.Format, b.Separator = f.Delimiter, f.Encoding, f.Format, f.Separator
+	}
+	return b
 }
 
 // uploader is one Upload in progress.
@@ -182,7 +213,7 @@ type uploader struct {
 	bufs    chunkBuffers // chunk buffers that may be reused
 
 	mu       sync.Mutex
-	progress Progress
+	progress TransferProgress
 	zpool    sync.Pool // *gzip.Writer
 	bpool    sync.Pool // *bytes.Buffer for compressed chunks
 }
@@ -688,7 +719,7 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 		}
 	})
 
-	p := Progress{TotalBytes: -1, TotalChunks: len(ids)}
+	p := TransferProgress{TotalBytes: -1, TotalChunks: len(ids)}
 	var written int64
 	for i := range ids {
 		if err := ctx.Err(); err != nil { // a chunk already fetched is not written after cancellation

@@ -57,9 +57,9 @@ func TestUploadFromReaderAt(t *testing.T) {
 			chunk1 := "PUT " + modelPath + "/files/" + fileID + "/chunks/1"
 			f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusServiceUnavailable, Path: chunk1})
 			r := tc.open(t)
-			var last anaplan.Progress
+			var last anaplan.TransferProgress
 			n, err := f.m.Upload(context.Background(), fileID, r, &anaplan.UploadOptions{ChunkSize: chunk,
-				Progress: func(p anaplan.Progress) { last = p }})
+				Progress: func(p anaplan.TransferProgress) { last = p }})
 			if err != nil {
 				t.Fatal(err)
 			}

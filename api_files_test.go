@@ -47,20 +47,20 @@ func (o opaqueReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 // progressLog records Progress calls and checks them as they come.
 type progressLog struct {
 	mu    sync.Mutex
-	calls []anaplan.Progress
+	calls []anaplan.TransferProgress
 }
 
-func (l *progressLog) add(p anaplan.Progress) {
+func (l *progressLog) add(p anaplan.TransferProgress) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls = append(l.calls, p)
 }
 
-func (l *progressLog) last() anaplan.Progress {
+func (l *progressLog) last() anaplan.TransferProgress {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.calls) == 0 {
-		return anaplan.Progress{}
+		return anaplan.TransferProgress{}
 	}
 	return l.calls[len(l.calls)-1]
 }
@@ -118,7 +118,7 @@ func TestUploadSizes(t *testing.T) {
 			if c := f.srv.FileChunks(testWS, testModel, fileID); c != tt.chunks {
 				t.Errorf("%d chunks, want %d", c, tt.chunks)
 			}
-			if d := cmp.Diff(anaplan.Progress{Bytes: int64(tt.size), TotalBytes: int64(tt.size), Chunks: tt.chunks, TotalChunks: tt.chunks}, log.last()); d != "" {
+			if d := cmp.Diff(anaplan.TransferProgress{Bytes: int64(tt.size), TotalBytes: int64(tt.size), Chunks: tt.chunks, TotalChunks: tt.chunks}, log.last()); d != "" {
 				t.Errorf("last progress (-want +got):\n%s", d)
 			}
 			// One call per chunk, and one more when the end of the data was
@@ -266,7 +266,7 @@ func TestUploadIsBounded(t *testing.T) {
 			var ahead int64
 			_, err := f.m.Upload(context.Background(), fileID, src, &anaplan.UploadOptions{
 				ChunkSize: chunk, Concurrency: conc, Gzip: gz,
-				Progress: func(p anaplan.Progress) { ahead = max(ahead, src.count()-p.Bytes) },
+				Progress: func(p anaplan.TransferProgress) { ahead = max(ahead, src.count()-p.Bytes) },
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -290,7 +290,7 @@ func TestUploadCancelled(t *testing.T) {
 	defer cancel()
 	n, err := f.m.Upload(ctx, fileID, bytes.NewReader(data(100_000)), &anaplan.UploadOptions{
 		ChunkSize: 1000, Concurrency: 2,
-		Progress: func(p anaplan.Progress) {
+		Progress: func(p anaplan.TransferProgress) {
 			if p.Chunks == 3 {
 				cancel()
 			}
@@ -337,7 +337,7 @@ func TestDownloadSizes(t *testing.T) {
 			if n != int64(tt.size) || !bytes.Equal(buf.Bytes(), want) {
 				t.Errorf("downloaded %d bytes (returned %d), want the %d bytes stored", buf.Len(), n, tt.size)
 			}
-			if d := cmp.Diff(anaplan.Progress{Bytes: int64(tt.size), TotalBytes: int64(tt.size), Chunks: tt.chunks, TotalChunks: tt.chunks}, log.last()); d != "" {
+			if d := cmp.Diff(anaplan.TransferProgress{Bytes: int64(tt.size), TotalBytes: int64(tt.size), Chunks: tt.chunks, TotalChunks: tt.chunks}, log.last()); d != "" {
 				t.Errorf("last progress (-want +got):\n%s", d)
 			}
 			if len(log.calls) != tt.chunks {
@@ -468,7 +468,7 @@ func TestDownloadCancelled(t *testing.T) {
 	var buf bytes.Buffer
 	n, err := f.m.Download(ctx, fileID, &buf, &anaplan.DownloadOptions{
 		Concurrency: 2,
-		Progress: func(p anaplan.Progress) {
+		Progress: func(p anaplan.TransferProgress) {
 			if p.Chunks == 3 {
 				cancel()
 			}
@@ -523,7 +523,7 @@ func ExampleModelHandle_Upload() {
 	n, err := c.Model("WS", "MODEL").Upload(ctx, "113000000001", data, &anaplan.UploadOptions{
 		ChunkSize: 4 << 10, // tiny for the example; the default is 8 MiB
 		Gzip:      true,
-		Progress: func(p anaplan.Progress) {
+		Progress: func(p anaplan.TransferProgress) {
 			if p.Chunks == p.TotalChunks {
 				fmt.Printf("%d chunks sent\n", p.Chunks)
 			}

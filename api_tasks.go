@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,18 +57,22 @@ func (s TaskState) Final() bool { return s == TaskComplete || s == TaskCancelled
 
 // Task is the status of a task, as a poll answers it.
 type Task struct {
-	ID           string      `json:"taskId"`
-	State        TaskState   `json:"taskState"`
-	Progress     float64     `json:"progress"` // 0 to 1
+	ID    string    `json:"taskId"`
+	State TaskState `json:"taskState"`
+	// Progress is the fraction done, from 0 to 1, as Anaplan reports it (a
+	// transfer's progress is a TransferProgress).
+	Progress     float64     `json:"progress"`
 	CurrentStep  string      `json:"currentStep,omitempty"`
 	CreationTime int64       `json:"creationTime,omitempty"` // Unix milliseconds
+	CancelledBy  string      `json:"cancelledBy,omitempty"`  // who cancelled it, when someone did
 	Result       *TaskResult `json:"result,omitempty"`       // once COMPLETE
 }
 
-// TaskResult is the outcome of a task: of an action, or of one action of a
-// process (a nested result).
+// TaskResult is the outcome of a task: of an action, or one of its nested
+// results (one for each action of a process; some imports report them too).
 type TaskResult struct {
-	ObjectID             string       `json:"objectId,omitempty"` // the action the result is about
+	ObjectID             string       `json:"objectId,omitempty"`   // the action the result is about
+	ObjectName           string       `json:"objectName,omitempty"` // its name, where Anaplan sends it
 	Successful           bool         `json:"successful"`
 	FailureDumpAvailable bool         `json:"failureDumpAvailable"`
 	Details              []TaskDetail `json:"details,omitempty"`
@@ -79,6 +84,7 @@ type TaskResult struct {
 	ActionID string    `json:"actionId,omitempty"`
 	TaskID   string    `json:"taskId,omitempty"`
 	State    TaskState `json:"taskState,omitempty"` // COMPLETE or CANCELLED
+	Nested   bool      `json:"nested,omitempty"`    // one of another result's NestedResults: its dump is at …/dumps/{ObjectID}
 }
 
 // TaskDetail is one message of a task result.
@@ -158,14 +164,49 @@ func (e *TaskError) Error() string {
 type RunOptions struct {
 	// Locale is the localeName the task runs with (default "en_US").
 	Locale string
+	// MappingParameters answer an import's "prompt at runtime" mappings;
+	// imports and processes only.
+	MappingParameters []MappingParameter
 	// PollInterval is the first wait between status requests (default 1 s);
 	// the wait grows by half each time up to MaxPollInterval (default 15 s).
+	// Against anaplantest, use a millisecond: the fake counts polls, not
+	// time (see also its SetInstantTasks).
 	PollInterval    time.Duration
 	MaxPollInterval time.Duration
-	// Progress, when set, is called with every status the task reports,
-	// from the goroutine that waits.
+	// MaxFailedPolls is how many status requests in a row may fail with a
+	// network error, an answer cut short or garbled, 408, 429 or a 5xx
+	// (after the transport's own retries) before Wait gives up and returns
+	// the last error; the task
+	// runs on in Anaplan meanwhile. Default 30, as Anaplan Connect;
+	// negative: give up at the first. Any other error ends the wait at
+	// once.
+	MaxFailedPolls int
+	// BusyTimeout bounds how long StartTask retries a start that Anaplan
+	// refused with 409 or 423 (the model is busy with another action, or
+	// locked: such a start started nothing), waiting as between polls.
+	// Default 10 minutes; negative: no retries.
+	BusyTimeout time.Duration
+	// Progress, when set, is the progress callback: it is called with every
+	// status the task reports (Task.Progress is the fraction done), from
+	// the goroutine that waits.
 	Progress func(Task)
 }
+
+// MappingParameter answers one "prompt at runtime" mapping of an import: the
+// item EntityName of the dimension EntityType, e.g. {EntityType: "Version",
+// EntityName: "Actual"}. In a process, ImportID limits it to one of the
+// process's imports; empty, it applies to every import that asks.
+type MappingParameter struct {
+	ImportID   string `json:"importId,omitempty"`
+	EntityType string `json:"entityType"`
+	EntityName string `json:"entityName"`
+}
+
+// Defaults of RunOptions.
+const (
+	DefaultMaxFailedPolls = 30
+	DefaultBusyTimeout    = 10 * time.Minute
+)
 
 func (o *RunOptions) resolved() RunOptions {
 	var v RunOptions
@@ -182,6 +223,18 @@ func (o *RunOptions) resolved() RunOptions {
 		v.MaxPollInterval = 15 * time.Second
 	}
 	v.MaxPollInterval = max(v.MaxPollInterval, v.PollInterval)
+	switch {
+	case v.MaxFailedPolls == 0:
+		v.MaxFailedPolls = DefaultMaxFailedPolls
+	case v.MaxFailedPolls < 0:
+		v.MaxFailedPolls = 0
+	}
+	switch {
+	case v.BusyTimeout == 0:
+		v.BusyTimeout = DefaultBusyTimeout
+	case v.BusyTimeout < 0:
+		v.BusyTimeout = 0
+	}
 	return v
 }
 
@@ -196,13 +249,87 @@ func (m *ModelHandle) tasksURL(kind TaskKind, actionID string) (string, error) {
 
 // StartTask starts the action actionID of the given kind and returns the new
 // task's ID, without waiting for it.
+//
+// A start Anaplan refuses because the model is busy or locked (409, 423)
+// started nothing, and is tried again, waiting as between polls, for up to
+// opts.BusyTimeout or until ctx ends. An archived model (422), a model
+// offline for maintenance (424) or in deployed mode (425) gets an error
+// that says so. A start whose outcome is unknown (a network error once the
+// request may have been sent, a 5xx answer) is never sent again: the
+// error says to check the action's tasks before running it again.
 func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID string, opts *RunOptions) (string, error) {
 	o := opts.resolved()
 	u, err := m.tasksURL(kind, actionID)
 	if err != nil {
 		return "", err
 	}
-	// Anaplan answers {"task":{"taskId":…}}; some examples show a bare
+	if len(o.MappingParameters) > 0 && kind != ImportTask && kind != ProcessTask {
+		return "", fmt.Errorf("anaplan: RunOptions.MappingParameters apply to imports and processes, not to %s %s", kind, actionID)
+	}
+	for i, p := range o.MappingParameters {
+		if p.EntityType == "" || p.EntityName == "" {
+			return "", fmt.Errorf("anaplan: RunOptions.MappingParameters[%d] needs EntityType and EntityName", i)
+		}
+	}
+	body := struct {
+		LocaleName        string             `json:"localeName"`
+		MappingParameters []MappingParameter `json:"mappingParameters,omitempty"`
+	}{o.Locale, o.MappingParameters}
+
+	deadline := time.Now().Add(o.BusyTimeout)
+	wait := o.PollInterval
+	for {
+		id, err := m.startOnce(ctx, u, body)
+		if err == nil {
+			if id == "" {
+				return "", fmt.Errorf("anaplan: starting %s %s: the answer holds no taskId", kind, actionID)
+			}
+			return id, nil
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks with ModelHandle.Tasks): %w", kind, actionID, err)
+			}
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				return "", fmt.Errorf("anaplan: starting %s %s: the request failed, and whether the task started is unknown, so it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, err)
+			}
+			return "", err
+		}
+		switch ae.StatusCode {
+		case http.StatusConflict, http.StatusLocked:
+			why := "busy with another action"
+			if ae.StatusCode == http.StatusLocked {
+				why = "locked"
+			}
+			if time.Now().Add(wait).After(deadline) {
+				return "", fmt.Errorf("anaplan: cannot start %s %s: the model is %s (it stayed so for RunOptions.BusyTimeout, %v): %w", kind, actionID, why, o.BusyTimeout, err)
+			}
+			if err := sleepCtx(ctx, wait); err != nil {
+				return "", fmt.Errorf("anaplan: %s %s was not started (the model was %s when the context ended): %w", kind, actionID, why, context.Cause(ctx))
+			}
+			wait = min(wait*2, o.MaxPollInterval)
+			continue
+		case http.StatusUnprocessableEntity:
+			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is archived: restore it in Anaplan first: %w", kind, actionID, err)
+		case http.StatusFailedDependency:
+			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is offline (maintenance): try again once it is back online: %w", kind, actionID, err)
+		case http.StatusTooEarly:
+			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is in deployed mode, which does not allow this action: run it in the development model, or change the model's mode: %w", kind, actionID, err)
+		}
+		if ae.StatusCode >= 500 {
+			return "", fmt.Errorf("anaplan: starting %s %s: Anaplan answered %d, so whether the task started is unknown and it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, ae.StatusCode, err)
+		}
+		return "", err
+	}
+}
+
+// startOnce sends one task start. The transport sends it again only on 429
+// (the server did not act on it): a POST is not retried on network errors or
+// 5xx answers, and this one is not marked safe to repeat (withRetrySafe).
+func (m *ModelHandle) startOnce(ctx context.Context, u string, body any) (string, error) {
+	// Anaplan answers {"task":{"taskId":…}}; older examples show a bare
 	// {"taskId":…}. Accept both.
 	var v struct {
 		Task *struct {
@@ -210,17 +337,13 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 		} `json:"task"`
 		TaskID string `json:"taskId"`
 	}
-	if err := m.c.sendJSON(ctx, http.MethodPost, u, map[string]string{"localeName": o.Locale}, &v, true); err != nil {
+	if err := m.c.sendJSON(ctx, http.MethodPost, u, body, &v, true); err != nil {
 		return "", err
 	}
-	id := v.TaskID
 	if v.Task != nil && v.Task.TaskID != "" {
-		id = v.Task.TaskID
+		return v.Task.TaskID, nil
 	}
-	if id == "" {
-		return "", fmt.Errorf("anaplan: starting %s %s: the answer holds no taskId", kind, actionID)
-	}
-	return id, nil
+	return v.TaskID, nil
 }
 
 // TaskStatus asks once for the status of a task.
@@ -242,6 +365,17 @@ func (m *ModelHandle) TaskStatus(ctx context.Context, kind TaskKind, actionID, t
 		v.Task.ID = taskID
 	}
 	return v.Task, nil
+}
+
+// Tasks lists the tasks of an action that Anaplan still knows (running, or
+// recently ended), oldest first, with their ID, state and creation time: the
+// way to find out whether a start whose outcome was unknown did start.
+func (m *ModelHandle) Tasks(ctx context.Context, kind TaskKind, actionID string, opts ...ListOption) iter.Seq2[Task, error] {
+	u, err := m.tasksURL(kind, actionID)
+	if err != nil {
+		return func(yield func(Task, error) bool) { yield(Task{}, err) }
+	}
+	return list[Task](ctx, m.c, u, "tasks", true, opts)
 }
 
 // CancelTask asks Anaplan to cancel a task (DELETE). The task then passes
@@ -275,6 +409,7 @@ func (m *ModelHandle) Wait(ctx context.Context, kind TaskKind, actionID, taskID 
 	interval := o.PollInterval
 	timer := time.NewTimer(0) // the first poll is immediate
 	defer timer.Stop()
+	failed := 0 // status requests failed in a row
 	for {
 		select {
 		case <-ctx.Done():
@@ -286,8 +421,17 @@ func (m *ModelHandle) Wait(ctx context.Context, kind TaskKind, actionID, taskID 
 			if ctx.Err() != nil {
 				return nil, m.cancelAfter(ctx, kind, actionID, taskID)
 			}
-			return nil, fmt.Errorf("anaplan: waiting for %s %s task %s (it may still be running): %w", kind, actionID, taskID, err)
+			if !transientPollError(err) {
+				return nil, fmt.Errorf("anaplan: waiting for %s %s task %s (it may still be running): %w", kind, actionID, taskID, err)
+			}
+			if failed++; failed > o.MaxFailedPolls {
+				return nil, fmt.Errorf("anaplan: waiting for %s %s task %s: gave up after %d failed status requests in a row (it may still be running; RunOptions.MaxFailedPolls is %d): %w", kind, actionID, taskID, failed, o.MaxFailedPolls, err)
+			}
+			timer.Reset(interval)
+			interval = min(interval*3/2, o.MaxPollInterval)
+			continue
 		}
+		failed = 0
 		if o.Progress != nil {
 			o.Progress(*t)
 		}
@@ -297,6 +441,21 @@ func (m *ModelHandle) Wait(ctx context.Context, kind TaskKind, actionID, taskID 
 		timer.Reset(interval)
 		interval = min(interval*3/2, o.MaxPollInterval)
 	}
+}
+
+// transientPollError reports whether a failed status request may succeed
+// when sent again later: a network error, an answer cut short or garbled,
+// 408, 429 or a 5xx answer. Other answers (401, 404…) will not change by
+// waiting.
+func transientPollError(err error) bool {
+	if errors.Is(err, ErrInteractionRequired) || errors.Is(err, ErrUnauthorized) {
+		return false // signing in again needs a person, or other credentials
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.StatusCode == http.StatusRequestTimeout || ae.StatusCode == http.StatusTooManyRequests || ae.StatusCode >= 500
+	}
+	return true // a network error, or an answer cut short or garbled
 }
 
 // cancelAfter cancels a task whose waiter's context ended.
@@ -329,6 +488,7 @@ func label(r *TaskResult, kind TaskKind, actionID, taskID string) {
 	r.Kind, r.ActionID, r.TaskID = kind, actionID, taskID
 	for i := range r.NestedResults {
 		label(&r.NestedResults[i], kind, actionID, taskID)
+		r.NestedResults[i].Nested = true
 	}
 }
 
@@ -362,43 +522,6 @@ func (m *ModelHandle) RunProcess(ctx context.Context, processID string, opts *Ru
 // RunAction runs an action (delete, optimizer…) and waits for it.
 func (m *ModelHandle) RunAction(ctx context.Context, actionID string, opts *RunOptions) (*TaskResult, error) {
 	return m.Run(ctx, ActionTask, actionID, opts)
-}
-
-// Dump writes the failure dump of a task result (one of res.Dumps(): the
-// result of an import, or a nested result of a process) to w, and returns
-// the number of bytes written.
-func (m *ModelHandle) Dump(ctx context.Context, res *TaskResult, w io.Writer) (int64, error) {
-	if res == nil || res.TaskID == "" || res.ActionID == "" {
-		return 0, errors.New("anaplan: Dump needs a result returned by Run or Wait (it names the task)")
-	}
-	if w == nil {
-		return 0, errors.New("anaplan: Dump needs a writer for the failure dump: pass io.Discard to fetch and drop it")
-	}
-	u, err := m.tasksURL(res.Kind, res.ActionID)
-	if err != nil {
-		return 0, err
-	}
-	u += "/" + url.PathEscape(res.TaskID)
-	if res.Kind == ProcessTask && res.ObjectID != "" && res.ObjectID != res.ActionID {
-		u += "/dumps/" + url.PathEscape(res.ObjectID)
-	} else {
-		u += "/dump"
-	}
-	req, err := m.c.newRequest(ctx, http.MethodGet, u, nil, "")
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Accept", "text/csv, application/octet-stream")
-	resp, err := m.c.send(req, true)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(w, resp.Body)
-	if err != nil {
-		return n, fmt.Errorf("anaplan: copying the failure dump of task %s: %w", res.TaskID, err)
-	}
-	return n, nil
 }
 
 // JobOptions tune the one-call jobs UploadAndImport and ExportAndDownload.

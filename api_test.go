@@ -212,6 +212,11 @@ func TestModels(t *testing.T) {
 	budget := anaplan.Model{ID: testModel, Name: "Budget", ActiveState: "UNLOCKED", WorkspaceID: testWS, WorkspaceName: "Finance", URL: base + testModel}
 	forecast := anaplan.Model{ID: "M2", Name: "Forecast", ActiveState: "ARCHIVED", WorkspaceID: testWS, WorkspaceName: "Finance", URL: base + "M2"}
 	shared := anaplan.Model{ID: "M4", Name: "Shared", ActiveState: "UNLOCKED", WorkspaceID: "ws-other", WorkspaceName: "ws-other", URL: base + "M4"}
+	// The lists and Info ask for the model details (modelDetails=true).
+	created := f.srv.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	for _, m := range []*anaplan.Model{&budget, &forecast, &shared} {
+		m.MemoryUsage, m.LastSavedSerialNumber, m.CreationDate, m.LastModified = 64<<20, 1000000, created, created
+	}
 
 	ctx := context.Background()
 	if d := cmp.Diff([]anaplan.Model{budget, forecast, shared}, collect(t, f.c.Models(ctx))); d != "" {

@@ -37,5 +37,11 @@
 // still: only SetNow and Advance move it. Every expiry, certificate validity
 // and nonce timestamp check uses it.
 //
+// Tests that bring their own tokens use TokenSource (or IssueToken) with
+// anaplan.WithTokenSource: no sign-in request at all. Tasks answer
+// IN_PROGRESS for TaskBehaviour.Polls polls; SetInstantTasks completes every
+// task at its first poll, so that code running actions is tested in
+// milliseconds (or pass the SDK RunOptions{PollInterval: time.Millisecond}).
+//
 // Every method is safe for concurrent use.
 package anaplantest

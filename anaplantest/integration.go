@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,9 +24,26 @@ import (
 // default; see SetMaxPageSize).
 const MaxPageSize = 5000
 
-// DefaultChunkSize is how AddFile and exports cut content into download
-// chunks when File.ChunkSize is zero.
-const DefaultChunkSize = 1 << 20
+// DownloadChunkSize is how AddFile and exports cut content into download
+// chunks when File.ChunkSize is zero. It is the fake's choice, unrelated to
+// anaplan.DefaultChunkSize (the size of the chunks the SDK uploads).
+const DownloadChunkSize = 1 << 20
+
+// DefaultChunkSize is the former name of DownloadChunkSize.
+//
+// Deprecated: use DownloadChunkSize; anaplan.DefaultChunkSize, a different
+// size, shares this name.
+const DefaultChunkSize = DownloadChunkSize
+
+// DumpChunkSize is the size of the chunks a failure dump is served in
+// (…/dump/chunks/{n}) when TaskBehaviour.DumpChunkSize is zero: Anaplan's
+// chunks of dumps hold up to 10 MB.
+const DumpChunkSize = 10_000_000
+
+// DumpLifetime is how long a failure dump stays available after it was last
+// fetched, by the server's clock; running the action again replaces it
+// sooner, as in Anaplan.
+const DumpLifetime = 48 * time.Hour
 
 // maxChunkBytes bounds one request body (a chunk, or a whole file sent with
 // PUT …/files/{fileID}), so that a runaway client cannot exhaust memory.
@@ -41,9 +59,15 @@ type Workspace struct {
 
 // Model is a model of the fake tenant. See AddModel.
 type Model struct {
-	ID    string
-	Name  string
-	State string // activeState: "" means UNLOCKED
+	ID   string
+	Name string
+	// State is the activeState: "" means UNLOCKED. Starting a task in a
+	// model whose State is ARCHIVED answers 422, LOCKED 423, MAINTENANCE or
+	// OFFLINE 424, as Anaplan's status table has it.
+	State string
+	// MemoryUsage is the memoryUsage in bytes that model details report
+	// (modelDetails=true); 0 gives a plausible size.
+	MemoryUsage int64
 	// Users, when not empty, are the only users (by login) who see the
 	// model: for everyone else it is absent from lists and every request
 	// about it answers 404, as Anaplan does for a model one cannot access.
@@ -56,7 +80,7 @@ type File struct {
 	ID   string
 	Name string
 	// Content is the file's data, cut into chunks of ChunkSize bytes
-	// (DefaultChunkSize when zero) for download.
+	// (DownloadChunkSize when zero) for download.
 	Content   []byte
 	ChunkSize int
 }
@@ -108,11 +132,37 @@ type TaskBehaviour struct {
 	// Fail makes the task complete with "successful": false.
 	Fail bool
 	// Dump, when not nil, is the failure dump the task offers
-	// (failureDumpAvailable: true) at …/tasks/{taskID}/dump, or for a
-	// process's nested result at …/tasks/{taskID}/dumps/{objectID}.
+	// (failureDumpAvailable: true) at …/tasks/{taskID}/dump, in chunks at
+	// …/dump/chunks/{n}, or for a nested result at
+	// …/tasks/{taskID}/dumps/{objectID}[/chunks/{n}]. A dump stays
+	// available for DumpLifetime after it was last fetched, and until the
+	// action runs again; then it answers 404, as in Anaplan.
 	Dump []byte
+	// DumpChunkSize is the size of the chunks of the task's dumps, its own
+	// and its nested results' (DumpChunkSize when zero).
+	DumpChunkSize int
 	// Message is the result's detail text; empty gives a plausible one.
 	Message string
+	// Nested are nested results the task reports besides those of a
+	// process's actions (Anaplan reports them for imports too), each of
+	// which may offer a dump of its own.
+	Nested []NestedResult
+}
+
+// NestedResult is a nested result of a task. See TaskBehaviour.Nested.
+type NestedResult struct {
+	ObjectID string // the result's objectId: where its dump is (…/dumps/{objectId})
+	Name     string // objectName
+	Fail     bool
+	Dump     []byte // failureDumpAvailable when not nil
+	Message  string
+}
+
+// MappingParameter is one mappingParameters entry a task was started with.
+type MappingParameter struct {
+	ImportID   string // the import of a process it targets; "" for all
+	EntityType string // a dimension: "Version", a list's name…
+	EntityName string // the item to map to
 }
 
 // Task is the fake's record of a task, for assertions. See Tasks.
@@ -123,16 +173,23 @@ type Task struct {
 	Locale   string // the localeName it was started with
 	State    string // NOT_STARTED, IN_PROGRESS, COMPLETE, CANCELLING, CANCELLED
 	Polls    int    // status requests answered so far
+	// MappingParameters are the mappingParameters of the start request.
+	MappingParameters []MappingParameter
+	// CancelledBy is the ID of the user who cancelled the task, if one did.
+	CancelledBy string
 }
 
 // integration is the Integration API's state, with its own lock.
 type integration struct {
-	mu         sync.Mutex
-	maxPage    int
-	bareTaskID bool
-	workspaces []*wsState
-	tasks      map[string]*taskState
-	nextTask   int
+	mu           sync.Mutex
+	maxPage      int
+	bareTaskID   bool
+	instant      bool             // tasks complete at their first poll
+	clock        func() time.Time // the server's; in.mu may be held when calling it, s.mu never is
+	noDumpChunks bool             // …/dump/chunks is not offered
+	workspaces   []*wsState
+	tasks        map[string]*taskState
+	nextTask     int
 }
 
 type wsState struct {
@@ -143,6 +200,8 @@ type wsState struct {
 type modelState struct {
 	Model
 	ws        *wsState
+	created   time.Time
+	busy      int // task starts still to refuse with 409
 	files     []*fileState
 	fileIndex map[string]*fileState // files by ID
 	imports   []*Import
@@ -158,6 +217,11 @@ type fileState struct {
 	// stored is set when chunks are buffers of the chunk pool (uploaded
 	// content), so that they go back to it once replaced and unread.
 	stored *storedChunks
+	// newID, when set, makes the next upload start create that file
+	// instead and answer with it (see AnswerUploadWithNewFile).
+	newID string
+	// completed is the last body of POST …/complete (see FileCompletion).
+	completed map[string]any
 }
 
 // storedChunks is uploaded content held in buffers of the chunk pool. It
@@ -252,14 +316,20 @@ type taskState struct {
 	// What the action was when the task started: a later SetTaskBehaviour
 	// (or AddProcess) changes tasks started after it only.
 	behaviour TaskBehaviour
-	nested    []nestedRun // a process's actions
+	nested    []nestedRun // a process's actions, then TaskBehaviour.Nested
+
+	// The failure dumps: fetchable until dumpsGone (the action ran again)
+	// or DumpLifetime after dumpsUsed.
+	dumpsUsed time.Time
+	dumpsGone bool
 }
 
-// nestedRun is one action of a process, as it was when the process's task
-// started.
+// nestedRun is one nested result of a task: an action of a process, as it
+// was when the process's task started, or a TaskBehaviour.Nested entry
+// (kind "").
 type nestedRun struct {
-	kind, id  string
-	behaviour TaskBehaviour
+	kind, id, name string
+	behaviour      TaskBehaviour
 }
 
 // cloneBehaviour copies b, its dump included, so that the caller's later
@@ -268,12 +338,18 @@ func cloneBehaviour(b TaskBehaviour) TaskBehaviour {
 	if b.Dump != nil {
 		b.Dump = bytes.Clone(b.Dump)
 	}
+	b.Nested = slices.Clone(b.Nested)
+	for i := range b.Nested {
+		if b.Nested[i].Dump != nil {
+			b.Nested[i].Dump = bytes.Clone(b.Nested[i].Dump)
+		}
+	}
 	return b
 }
 
 // registerIntegration adds the Integration API routes beyond /2/0/users/me.
 func (s *Server) registerIntegration(mux *http.ServeMux) {
-	s.integration = &integration{maxPage: MaxPageSize, tasks: map[string]*taskState{}}
+	s.integration = &integration{maxPage: MaxPageSize, tasks: map[string]*taskState{}, clock: s.Now}
 
 	const m = "/2/0/workspaces/{workspaceID}/models/{modelID}"
 	routes := map[string]http.HandlerFunc{
@@ -282,15 +358,14 @@ func (s *Server) registerIntegration(mux *http.ServeMux) {
 		"GET /2/0/models":                          s.handleModels,
 		"GET /2/0/models/{modelID}":                s.handleModel,
 		"GET /2/0/workspaces/{workspaceID}/models": s.handleModels,
-		"GET " + m:                                                            s.handleModel,
-		"GET " + m + "/files":                                                 s.handleList("files"),
-		"POST " + m + "/files/{fileID}":                                       s.handleUploadStart,
-		"PUT " + m + "/files/{fileID}":                                        s.handleUploadWhole,
-		"PUT " + m + "/files/{fileID}/chunks/{chunkID}":                       s.handleChunkPut,
-		"POST " + m + "/files/{fileID}/complete":                              s.handleUploadComplete,
-		"GET " + m + "/files/{fileID}/chunks":                                 s.handleChunkList,
-		"GET " + m + "/files/{fileID}/chunks/{chunkID}":                       s.handleChunkGet,
-		"GET " + m + "/processes/{processID}/tasks/{taskID}/dumps/{objectID}": s.handleDump("processes"),
+		"GET " + m:                                      s.handleModelInWorkspace,
+		"GET " + m + "/files":                           s.handleList("files"),
+		"POST " + m + "/files/{fileID}":                 s.handleUploadStart,
+		"PUT " + m + "/files/{fileID}":                  s.handleUploadWhole,
+		"PUT " + m + "/files/{fileID}/chunks/{chunkID}": s.handleChunkPut,
+		"POST " + m + "/files/{fileID}/complete":        s.handleUploadComplete,
+		"GET " + m + "/files/{fileID}/chunks":           s.handleChunkList,
+		"GET " + m + "/files/{fileID}/chunks/{chunkID}": s.handleChunkGet,
 	}
 	for _, kind := range []string{"imports", "exports", "processes", "actions"} {
 		base := m + "/" + kind
@@ -300,7 +375,13 @@ func (s *Server) registerIntegration(mux *http.ServeMux) {
 		routes["GET "+task] = s.handleTaskList(kind)
 		routes["GET "+task+"/{taskID}"] = s.handleTaskGet(kind)
 		routes["DELETE "+task+"/{taskID}"] = s.handleTaskCancel(kind)
-		routes["GET "+task+"/{taskID}/dump"] = s.handleDump(kind)
+		// Failure dumps: whole, or in chunks; a nested result's under
+		// …/dumps/{objectID}.
+		for _, d := range []string{"/{taskID}/dump", "/{taskID}/dumps/{objectID}"} {
+			routes["GET "+task+d] = s.handleDump(kind)
+			routes["GET "+task+d+"/chunks"] = s.handleDumpChunks(kind)
+			routes["GET "+task+d+"/chunks/{chunkID}"] = s.handleDumpChunk(kind)
+		}
 	}
 	for pattern, h := range routes {
 		mux.HandleFunc(pattern, s.authenticated(h))
@@ -309,6 +390,9 @@ func (s *Server) registerIntegration(mux *http.ServeMux) {
 
 // integ returns the server's Integration API state.
 func (s *Server) integ() *integration { return s.integration }
+
+// now is the server's clock.
+func (in *integration) now() time.Time { return in.clock() }
 
 // ---- helpers for tests
 
@@ -328,6 +412,74 @@ func (s *Server) SetBareTaskAnswers(bare bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.bareTaskID = bare
+}
+
+// SetInstantTasks makes every task complete at its first status request,
+// whatever its TaskBehaviour.Polls says (except tasks that never complete,
+// Polls < 0), so that tests of code that runs actions need not wait through
+// polls. With the SDK, also pass RunOptions{PollInterval: time.Millisecond}
+// to poll fast when a task does take several polls.
+func (s *Server) SetInstantTasks(instant bool) {
+	in := s.integ()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.instant = instant
+}
+
+// SetDumpChunksOffered chooses whether failure dumps are also served in
+// chunks (…/dump/chunks, the default) or only whole (…/dump), as some
+// deployments have it; without chunks, those paths answer 404.
+func (s *Server) SetDumpChunksOffered(offered bool) {
+	in := s.integ()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.noDumpChunks = !offered
+}
+
+// SetModelBusy makes the next n task starts in a model answer 409 Conflict,
+// as Anaplan answers while the model is busy with another action; a refused
+// start starts nothing. It reports whether the model exists.
+func (s *Server) SetModelBusy(workspaceID, modelID string, n int) bool {
+	in := s.integ()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	m := in.findModelLocked(workspaceID, modelID)
+	if m == nil {
+		return false
+	}
+	m.busy = max(n, 0)
+	return true
+}
+
+// AnswerUploadWithNewFile makes the next upload start of a file (POST
+// …/files/{fileID}) create a new file newID instead and answer with it, as
+// Anaplan has been seen doing: a client that then sent its chunks to fileID
+// would leave newID orphaned. It reports whether the file exists.
+func (s *Server) AnswerUploadWithNewFile(workspaceID, modelID, fileID, newID string) bool {
+	in := s.integ()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	m := in.findModelLocked(workspaceID, modelID)
+	if m == nil || m.file(fileID) == nil {
+		return false
+	}
+	m.file(fileID).newID = newID
+	return true
+}
+
+// FileCompletion returns the last body a client sent to POST
+// …/files/{fileID}/complete for a file, decoded from JSON, and whether there
+// was one.
+func (s *Server) FileCompletion(workspaceID, modelID, fileID string) (map[string]any, bool) {
+	in := s.integ()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if m := in.findModelLocked(workspaceID, modelID); m != nil {
+		if f := m.file(fileID); f != nil && f.completed != nil {
+			return maps.Clone(f.completed), true
+		}
+	}
+	return nil, false
 }
 
 // AddWorkspace adds a workspace, or replaces the name and settings of one
@@ -493,7 +645,7 @@ func (in *integration) modelLocked(wsID, id string) *modelState {
 			return m
 		}
 	}
-	m := &modelState{Model: Model{ID: id, Name: id}, ws: w}
+	m := &modelState{Model: Model{ID: id, Name: id}, ws: w, created: in.now()}
 	w.models = append(w.models, m)
 	return m
 }
@@ -591,11 +743,11 @@ func upsert[T any](list []*T, v *T, id func(*T) string) []*T {
 	return append(list, v)
 }
 
-// cutChunks splits b into chunks of size n (DefaultChunkSize when n <= 0) without
+// cutChunks splits b into chunks of size n (DownloadChunkSize when n <= 0) without
 // copying. Empty content is one empty chunk, as Anaplan keeps it.
 func cutChunks(b []byte, n int) [][]byte {
 	if n <= 0 {
-		n = DefaultChunkSize
+		n = DownloadChunkSize
 	}
 	if len(b) == 0 {
 		return [][]byte{{}}
@@ -706,16 +858,47 @@ func workspaceJSON(w *wsState) map[string]any {
 	return map[string]any{"id": w.ID, "name": w.Name, "active": !w.Inactive, "sizeAllowance": size, "currentSize": used}
 }
 
-func (s *Server) modelJSON(m *modelState) map[string]any {
+// modelJSON describes a model; with details (modelDetails=true) it adds
+// what Anaplan adds then: memory, serial number, transaction, dates.
+// Callers hold in.mu.
+func (s *Server) modelJSON(m *modelState, details bool) map[string]any {
 	state := m.State
 	if state == "" {
 		state = "UNLOCKED"
 	}
-	return map[string]any{
+	j := map[string]any{
 		"id": m.ID, "name": m.Name, "activeState": state,
 		"currentWorkspaceId": m.ws.ID, "currentWorkspaceName": m.ws.Name,
 		"modelUrl": s.srv.URL + "/models/" + m.ID,
 	}
+	if !details {
+		return j
+	}
+	mem := m.MemoryUsage
+	if mem == 0 {
+		mem = 64 << 20
+	}
+	running, serial := false, 1000000
+	for _, t := range s.integ().tasks {
+		if t.ws == m.ws.ID && t.model == m.ID {
+			serial++
+			running = running || t.State == "IN_PROGRESS"
+		}
+	}
+	created := m.created.UTC().Format("2006-01-02T15:04:05.000Z")
+	j["memoryUsage"] = mem
+	j["lastSavedSerialNumber"] = serial
+	j["modelTransactionRunning"] = running
+	j["lastModifiedByUserGuid"] = ""
+	j["isoCreationDate"] = created
+	j["lastModified"] = created
+	j["categoryValues"] = []any{}
+	return j
+}
+
+// modelDetails reports whether a request asks for model details.
+func modelDetails(r *http.Request) bool {
+	return strings.EqualFold(r.URL.Query().Get("modelDetails"), "true")
 }
 
 func (s *Server) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
@@ -761,7 +944,8 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusNotFound, "Not Found")
 		return
 	}
-	in.pageOf(w, r, "models", len(models), func(i int) map[string]any { return s.modelJSON(models[i]) })
+	details := modelDetails(r)
+	in.pageOf(w, r, "models", len(models), func(i int) map[string]any { return s.modelJSON(models[i], details) })
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
@@ -769,8 +953,14 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if m := in.modelFor(w, r); m != nil {
-		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("model")}, "model": s.modelJSON(m)})
+		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("model")}, "model": s.modelJSON(m, modelDetails(r))})
 	}
+}
+
+// handleModelInWorkspace answers GET /2/0/workspaces/{ws}/models/{m} as
+// Anaplan does: 405. A model is described by GET /2/0/models/{m}.
+func (s *Server) handleModelInWorkspace(w http.ResponseWriter, r *http.Request) {
+	writeAPIError(w, r, http.StatusMethodNotAllowed, "Method Not Allowed: describe a model with GET /2/0/models/{modelId}?modelDetails=true")
 }
 
 func fileJSON(f *fileState) map[string]any {
@@ -854,6 +1044,13 @@ func (s *Server) handleUploadStart(w http.ResponseWriter, r *http.Request) {
 	f := in.fileFor(w, r)
 	if f == nil {
 		return
+	}
+	if f.newID != "" {
+		// Anaplan made a new file rather than reusing this one.
+		m := in.modelFor(w, r)
+		nf := in.fileLocked(m, f.newID, f.name)
+		f.newID = ""
+		f = nf
 	}
 	f.upload = &uploadState{declared: *body.ChunkCount, chunks: map[int][]byte{}}
 	writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("file")}, "file": fileJSON(f)})
@@ -960,13 +1157,22 @@ func (f *fileState) store(chunks [][]byte) {
 	f.chunks, f.stored = chunks, &storedChunks{bufs: chunks}
 }
 
+// handleUploadComplete serves POST …/files/{fileID}/complete. Its body is
+// the file's metadata: {"id":"<fileID>"} at least (a string, as Anaplan's
+// Postman collection sends it), and the fields of Anaplan's guide
+// (name, chunkCount, firstDataRow, headerRow…) are checked when present.
 func (s *Server) handleUploadComplete(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var all map[string]any
 	var body struct {
-		ID         string `json:"id"`
-		ChunkCount *int   `json:"chunkCount"`
+		ID           any     `json:"id"`
+		Name         *string `json:"name"`
+		ChunkCount   *int    `json:"chunkCount"`
+		FirstDataRow *int    `json:"firstDataRow"`
+		HeaderRow    *int    `json:"headerRow"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
-		writeAPIError(w, r, http.StatusBadRequest, `send the file's metadata as JSON, at least {"id":"<fileID>"}`)
+	if err != nil || json.Unmarshal(raw, &all) != nil || json.Unmarshal(raw, &body) != nil {
+		writeAPIError(w, r, http.StatusBadRequest, `send the file's metadata as JSON, at least {"id":"<fileID>"}: chunkCount, firstDataRow and headerRow are numbers`)
 		return
 	}
 	in := s.integ()
@@ -976,10 +1182,23 @@ func (s *Server) handleUploadComplete(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		return
 	}
-	if body.ID != "" && body.ID != f.id {
+	id, ok := body.ID.(string)
+	switch {
+	case !ok:
+		writeAPIError(w, r, http.StatusBadRequest, `the body needs the file's "id", as a string`)
+		return
+	case id != f.id:
 		writeAPIError(w, r, http.StatusBadRequest, "the id in the body is not the file's")
 		return
+	case body.Name != nil && *body.Name != f.name:
+		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("the name in the body is not the file's (%q)", f.name))
+		return
+	case body.HeaderRow != nil && *body.HeaderRow < 0, body.FirstDataRow != nil && *body.FirstDataRow < 0,
+		body.HeaderRow != nil && body.FirstDataRow != nil && *body.HeaderRow > 0 && *body.FirstDataRow <= *body.HeaderRow:
+		writeAPIError(w, r, http.StatusBadRequest, "headerRow and firstDataRow are row numbers from 1 (0: none), the data after the header")
+		return
 	}
+	f.completed = all
 	up := f.upload
 	if up == nil {
 		writeAPIError(w, r, http.StatusBadRequest, `no upload in progress: start one with POST …/files/{fileID} {"chunkCount":-1}`)
@@ -1072,7 +1291,12 @@ func (s *Server) handleChunkGet(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			LocaleName string `json:"localeName"`
+			LocaleName        string `json:"localeName"`
+			MappingParameters []struct {
+				ImportID   string `json:"importId"`
+				EntityType string `json:"entityType"`
+				EntityName string `json:"entityName"`
+			} `json:"mappingParameters"`
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.LocaleName == "" {
 			writeAPIError(w, r, http.StatusBadRequest, `send {"localeName":"en_US"} (or another locale) to start a task`)
@@ -1092,9 +1316,42 @@ func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
+		// The model's state, then a busy model: refused, nothing started.
+		switch strings.ToUpper(m.State) {
+		case "ARCHIVED":
+			writeAPIError(w, r, http.StatusUnprocessableEntity, "The model is archived")
+			return
+		case "LOCKED":
+			writeAPIError(w, r, http.StatusLocked, "The model is locked")
+			return
+		case "MAINTENANCE", "OFFLINE":
+			writeAPIError(w, r, http.StatusFailedDependency, "The model is offline for maintenance")
+			return
+		}
+		if m.busy > 0 {
+			m.busy--
+			writeAPIError(w, r, http.StatusConflict, "The model is busy: another action is running")
+			return
+		}
+		var mps []MappingParameter
+		for _, p := range body.MappingParameters {
+			switch {
+			case kind != "imports" && kind != "processes":
+				writeAPIError(w, r, http.StatusBadRequest, "mappingParameters apply to imports and processes only")
+				return
+			case p.EntityType == "" || p.EntityName == "":
+				writeAPIError(w, r, http.StatusBadRequest, `each of mappingParameters needs "entityType" and "entityName"`)
+				return
+			case p.ImportID != "" && kind == "imports" && p.ImportID != id,
+				p.ImportID != "" && kind == "processes" && (!slices.Contains(in.processActions(m, id), p.ImportID) || m.kindOf(p.ImportID) != "imports"):
+				writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("mappingParameters: importId %s is not an import of this action", p.ImportID))
+				return
+			}
+			mps = append(mps, MappingParameter(p))
+		}
 		in.nextTask++
 		t := &taskState{
-			Task:    Task{ID: strings.ToUpper(randomHex(16)), Kind: kind, ActionID: id, Locale: body.LocaleName, State: "NOT_STARTED"},
+			Task:    Task{ID: strings.ToUpper(randomHex(16)), Kind: kind, ActionID: id, Locale: body.LocaleName, State: "NOT_STARTED", MappingParameters: mps},
 			seq:     in.nextTask,
 			ws:      m.ws.ID,
 			model:   m.ID,
@@ -1106,8 +1363,17 @@ func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 		if kind == "processes" {
 			for _, aid := range in.processActions(m, id) {
 				if nb := m.behaviour(aid); nb != nil {
-					t.nested = append(t.nested, nestedRun{kind: m.kindOf(aid), id: aid, behaviour: cloneBehaviour(*nb)})
+					t.nested = append(t.nested, nestedRun{kind: m.kindOf(aid), id: aid, name: m.nameOf(aid), behaviour: cloneBehaviour(*nb)})
 				}
+			}
+		}
+		for _, n := range t.behaviour.Nested {
+			t.nested = append(t.nested, nestedRun{id: n.ObjectID, name: n.Name, behaviour: TaskBehaviour{Fail: n.Fail, Dump: n.Dump, Message: n.Message}})
+		}
+		// Running an action again replaces the dumps of its earlier runs.
+		for _, o := range in.tasks {
+			if o.ws == t.ws && o.model == t.model && o.Kind == kind && o.ActionID == id {
+				o.dumpsGone = true
 			}
 		}
 		in.tasks[t.ID] = t
@@ -1186,10 +1452,11 @@ func (s *Server) handleTaskGet(kind string) http.HandlerFunc {
 		t.Polls++
 		switch t.State {
 		case "NOT_STARTED", "IN_PROGRESS":
-			if b := t.behaviour; b.Polls < 0 || t.Polls <= b.Polls {
+			if b := t.behaviour; b.Polls < 0 || (t.Polls <= b.Polls && !in.instant) {
 				t.State = "IN_PROGRESS"
 			} else {
 				in.completeLocked(m, t)
+				t.dumpsUsed = in.now()
 			}
 		case "CANCELLING":
 			t.State = "CANCELLED"
@@ -1209,41 +1476,116 @@ func (s *Server) handleTaskCancel(kind string) http.HandlerFunc {
 		}
 		if t.State == "NOT_STARTED" || t.State == "IN_PROGRESS" {
 			t.State = "CANCELLING"
+			if u := userFrom(r.Context()); u != nil {
+				t.CancelledBy = u.id
+			}
 		}
 		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("task")}, "task": in.taskJSON(m, t)})
 	}
+}
+
+// dumpFor finds the failure dump a request asks for: the task's own
+// (…/dump) or a nested result's (…/dumps/{objectID}). It answers 404 itself
+// (nil, false) when there is none, or when it is gone: DumpLifetime after
+// its last fetch, or once the action ran again. Fetching it keeps it.
+// Callers hold in.mu.
+func (in *integration) dumpFor(w http.ResponseWriter, r *http.Request, kind string) (dump []byte, chunkSize int, ok bool) {
+	_, t := in.taskFor(w, r, kind)
+	if t == nil {
+		return nil, 0, false
+	}
+	size := t.behaviour.DumpChunkSize
+	if t.State == "COMPLETE" {
+		if obj := r.PathValue("objectID"); obj == "" {
+			dump = t.behaviour.Dump
+		} else {
+			for _, n := range t.nested {
+				if n.id == obj {
+					dump = n.behaviour.Dump
+				}
+			}
+		}
+	}
+	now := in.now()
+	switch {
+	case dump == nil:
+		writeAPIError(w, r, http.StatusNotFound, "Not Found")
+		return nil, 0, false
+	case t.dumpsGone || !now.Before(t.dumpsUsed.Add(DumpLifetime)):
+		writeAPIError(w, r, http.StatusNotFound, "Not Found: the failure dump is no longer available")
+		return nil, 0, false
+	}
+	t.dumpsUsed = now
+	if size <= 0 {
+		size = DumpChunkSize
+	}
+	return dump, size, true
 }
 
 func (s *Server) handleDump(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in := s.integ()
 		in.mu.Lock()
-		_, t := in.taskFor(w, r, kind)
-		if t == nil {
-			in.mu.Unlock()
-			return
-		}
-		var dump []byte
-		if t.State == "COMPLETE" {
-			if obj := r.PathValue("objectID"); obj == "" {
-				dump = t.behaviour.Dump
-			} else {
-				for _, n := range t.nested {
-					if n.id == obj {
-						dump = n.behaviour.Dump
-					}
-				}
-			}
-		}
+		dump, _, ok := in.dumpFor(w, r, kind)
 		in.mu.Unlock()
-		if dump == nil {
+		if ok {
+			writeDumpBytes(w, dump)
+		}
+	}
+}
+
+func writeDumpBytes(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "text/csv")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// handleDumpChunks lists a dump's chunks, as Anaplan lists a file's.
+func (s *Server) handleDumpChunks(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		in := s.integ()
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if in.noDumpChunks {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
-		w.Header().Set("Content-Type", "text/csv")
-		w.Header().Set("Content-Length", strconv.Itoa(len(dump)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(dump)
+		dump, size, ok := in.dumpFor(w, r, kind)
+		if !ok {
+			return
+		}
+		n := len(cutChunks(dump, size))
+		chunks := make([]map[string]any, n)
+		for i := range chunks {
+			chunks[i] = map[string]any{"id": strconv.Itoa(i), "name": "Chunk " + strconv.Itoa(i)}
+		}
+		paging := map[string]any{"currentPageSize": n, "offset": 0, "totalSize": n}
+		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"paging": paging, "schema": s.schema("chunk")}, "chunks": chunks})
+	}
+}
+
+func (s *Server) handleDumpChunk(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		in := s.integ()
+		in.mu.Lock()
+		if in.noDumpChunks {
+			in.mu.Unlock()
+			writeAPIError(w, r, http.StatusNotFound, "Not Found")
+			return
+		}
+		dump, size, ok := in.dumpFor(w, r, kind)
+		in.mu.Unlock()
+		if !ok {
+			return
+		}
+		chunks := cutChunks(dump, size) // the dump is never modified: safe unlocked
+		n, err := strconv.Atoi(r.PathValue("chunkID"))
+		if err != nil || n < 0 || n >= len(chunks) {
+			writeAPIError(w, r, http.StatusNotFound, "Not Found")
+			return
+		}
+		writeDumpBytes(w, chunks[n])
 	}
 }
 
@@ -1256,25 +1598,56 @@ func (in *integration) processActions(m *modelState, id string) []string {
 	return nil
 }
 
-// completeLocked runs the task's effect and records its result.
+// completeLocked runs the task's effect and records its result, with a
+// nested result for each action of a process and each
+// TaskBehaviour.Nested; a failed nested result fails the task.
 func (in *integration) completeLocked(m *modelState, t *taskState) {
 	t.State = "COMPLETE"
 	bh := t.behaviour
 	res := in.resultLocked(m, t.Kind, t.ActionID, bh)
+	ok := !bh.Fail
+	var nested []map[string]any
+	for _, n := range t.nested {
+		nr := in.resultLocked(m, n.kind, n.id, n.behaviour)
+		if n.name != "" {
+			nr["objectName"] = n.name
+		}
+		nested = append(nested, nr)
+		ok = ok && !n.behaviour.Fail
+	}
+	res["successful"] = ok
 	if t.Kind == "processes" {
-		ok := !bh.Fail
-		var nested []map[string]any
-		for _, n := range t.nested {
-			nested = append(nested, in.resultLocked(m, n.kind, n.id, n.behaviour))
-			ok = ok && !n.behaviour.Fail
-		}
-		res["successful"] = ok
 		res["failureDumpAvailable"] = false
-		if nested != nil {
-			res["nestedResults"] = nested
-		}
+	}
+	if nested != nil {
+		res["nestedResults"] = nested
 	}
 	t.result = res
+}
+
+// nameOf is the name of any action of the model.
+func (m *modelState) nameOf(id string) string {
+	for _, x := range m.imports {
+		if x.ID == id {
+			return x.Name
+		}
+	}
+	for _, x := range m.exports {
+		if x.ID == id {
+			return x.Name
+		}
+	}
+	for _, x := range m.processes {
+		if x.ID == id {
+			return x.Name
+		}
+	}
+	for _, x := range m.actions {
+		if x.ID == id {
+			return x.Name
+		}
+	}
+	return ""
 }
 
 // kindOf says which kind of action id is.
@@ -1314,7 +1687,7 @@ func (in *integration) resultLocked(m *modelState, kind, id string, b TaskBehavi
 			}
 			if !b.Fail {
 				f := in.fileLocked(m, x.ID, x.Name)
-				f.chunks, f.upload = cutChunks(x.Content, DefaultChunkSize), nil
+				f.chunks, f.upload = cutChunks(x.Content, DownloadChunkSize), nil
 			}
 			if msg == "" {
 				msg = fmt.Sprintf("%s: %d bytes exported", x.Name, len(x.Content))
@@ -1327,12 +1700,16 @@ func (in *integration) resultLocked(m *modelState, kind, id string, b TaskBehavi
 			msg = "Failed"
 		}
 	}
-	return map[string]any{
+	res := map[string]any{
 		"objectId":             id,
 		"successful":           !b.Fail,
 		"failureDumpAvailable": b.Dump != nil,
 		"details":              []map[string]any{{"localMessageText": msg, "occurrences": 0, "type": "generalMessage", "values": []string{}}},
 	}
+	if name := m.nameOf(id); name != "" {
+		res["objectName"] = name
+	}
+	return res
 }
 
 func (in *integration) taskJSON(m *modelState, t *taskState) map[string]any {
@@ -1355,6 +1732,9 @@ func (in *integration) taskJSON(m *modelState, t *taskState) map[string]any {
 	}
 	if t.result != nil {
 		j["result"] = t.result
+	}
+	if t.CancelledBy != "" {
+		j["cancelledBy"] = t.CancelledBy
 	}
 	return j
 }

@@ -28,9 +28,9 @@ type integAnswer struct {
 }
 
 // integrationServer is a server with one user, signed in, and one model.
-func integrationServer(t *testing.T) (*Server, func(method, path, ctype string, body []byte) integAnswer) {
+func integrationServer(t *testing.T, opts ...Option) (*Server, func(method, path, ctype string, body []byte) integAnswer) {
 	t.Helper()
-	s := New(t)
+	s := New(t, opts...)
 	s.AddUser(iUser, iPass)
 	s.AddWorkspace(Workspace{ID: "WS", Name: "Finance"})
 	s.AddModel("WS", Model{ID: "M", Name: "Budget"})
@@ -186,7 +186,7 @@ func TestIntegrationModelAccess(t *testing.T) {
 		t.Errorf("models (-want +got):\n%s", d)
 	}
 	for _, path := range []string{
-		"/2/0/workspaces/WS/models/PRIVATE", "/2/0/models/PRIVATE", "/2/0/workspaces/WS/models/PRIVATE/files",
+		"/2/0/models/PRIVATE", "/2/0/workspaces/WS/models/PRIVATE/files",
 		"/2/0/workspaces/WS/models/NONE/imports", "/2/0/workspaces/NONE/models", "/2/0/workspaces/NONE",
 	} {
 		if a := do("GET", path, "", nil); a.status != 404 || integDig(a.body, "status", "code") != 404.0 || a.body["path"] != path {
@@ -195,6 +195,13 @@ func TestIntegrationModelAccess(t *testing.T) {
 	}
 	if a := do("GET", "/2/0/models/MINE", "", nil); a.status != 200 || integDig(a.body, "model", "currentWorkspaceId") != "WS" {
 		t.Errorf("GET /2/0/models/MINE: %d %s", a.status, a.raw)
+	}
+	// Anaplan describes a model at /2/0/models/{m} only: the workspace path
+	// answers 405 (ANAPLAN-DATA.md §1.1x), whoever asks.
+	for _, path := range []string{"/2/0/workspaces/WS/models/MINE", "/2/0/workspaces/WS/models/PRIVATE"} {
+		if a := do("GET", path, "", nil); a.status != 405 || integDig(a.body, "status", "code") != 405.0 {
+			t.Errorf("GET %s: %d %s, want 405", path, a.status, a.raw)
+		}
 	}
 	if a := do("GET", "/2/0/workspaces/WS", "", nil); a.status != 200 || integDig(a.body, "workspace", "name") != "Finance" {
 		t.Errorf("GET /2/0/workspaces/WS: %d %s", a.status, a.raw)

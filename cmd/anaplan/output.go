@@ -167,7 +167,7 @@ func (a *app) progress(label string) *bar {
 }
 
 // transfer shows a transfer's progress.
-func (b *bar) transfer(p anaplan.Progress) {
+func (b *bar) transfer(p anaplan.TransferProgress) {
 	if b == nil || b.w == nil {
 		return
 	}
@@ -229,7 +229,7 @@ func gauge(frac float64) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", barWidth-n) + "]"
 }
 
-func renderTransfer(label string, p anaplan.Progress) string {
+func renderTransfer(label string, p anaplan.TransferProgress) string {
 	if p.TotalBytes > 0 {
 		frac := float64(p.Bytes) / float64(p.TotalBytes)
 		return fmt.Sprintf("%s %s %3.0f%% %s / %s", label, gauge(frac), frac*100, size(p.Bytes), size(p.TotalBytes))

@@ -210,12 +210,12 @@ func TestSize(t *testing.T) {
 
 func TestProgressBar(t *testing.T) {
 	tests := []struct {
-		p    anaplan.Progress
+		p    anaplan.TransferProgress
 		want string
 	}{
-		{anaplan.Progress{Bytes: 512, TotalBytes: 1024, Chunks: 1, TotalChunks: -1}, "up [###############...............]  50% 512 B / 1.0 KiB"},
-		{anaplan.Progress{Bytes: 3 << 20, TotalBytes: -1, Chunks: 3, TotalChunks: 4}, "up [#######################.......]  75% 3.0 MiB"},
-		{anaplan.Progress{Bytes: 3 << 20, TotalBytes: -1, Chunks: 3, TotalChunks: -1}, "up 3.0 MiB, 3 chunks"},
+		{anaplan.TransferProgress{Bytes: 512, TotalBytes: 1024, Chunks: 1, TotalChunks: -1}, "up [###############...............]  50% 512 B / 1.0 KiB"},
+		{anaplan.TransferProgress{Bytes: 3 << 20, TotalBytes: -1, Chunks: 3, TotalChunks: 4}, "up [#######################.......]  75% 3.0 MiB"},
+		{anaplan.TransferProgress{Bytes: 3 << 20, TotalBytes: -1, Chunks: 3, TotalChunks: -1}, "up 3.0 MiB, 3 chunks"},
 	}
 	for _, tt := range tests {
 		if got := renderTransfer("up", tt.p); got != tt.want {
@@ -232,11 +232,11 @@ func TestProgressBar(t *testing.T) {
 		a := &app{env: env{stderr: &out, terminal: true}}
 		b := a.progress("x")
 		b.now = func() time.Time { return now }
-		b.transfer(anaplan.Progress{Bytes: 1, TotalBytes: 10, TotalChunks: -1})
+		b.transfer(anaplan.TransferProgress{Bytes: 1, TotalBytes: 10, TotalChunks: -1})
 		now = now.Add(10 * time.Millisecond)
-		b.transfer(anaplan.Progress{Bytes: 2, TotalBytes: 10, TotalChunks: -1}) // too soon
+		b.transfer(anaplan.TransferProgress{Bytes: 2, TotalBytes: 10, TotalChunks: -1}) // too soon
 		now = now.Add(time.Second)
-		b.transfer(anaplan.Progress{Bytes: 3, TotalBytes: 10, TotalChunks: -1})
+		b.transfer(anaplan.TransferProgress{Bytes: 3, TotalBytes: 10, TotalChunks: -1})
 		b.task(anaplan.Task{State: anaplan.TaskComplete, Progress: 1}) // final: drawn at once
 		b.done()
 		if n := strings.Count(out.String(), "\r"); n != 3 {
@@ -249,7 +249,7 @@ func TestProgressBar(t *testing.T) {
 		out.Reset()
 		a.terminal = false
 		b = a.progress("x")
-		b.transfer(anaplan.Progress{Bytes: 1, TotalBytes: 10})
+		b.transfer(anaplan.TransferProgress{Bytes: 1, TotalBytes: 10})
 		b.done()
 		if out.Len() != 0 {
 			t.Errorf("drew %q without a terminal", out.String())
