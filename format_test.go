@@ -83,7 +83,9 @@ func fmtShapes() map[string]any {
 			add("struct field", struct{ T anaplan.Token }{v})
 			add("struct pointer field", struct{ T *anaplan.Token }{&v})
 			add("pointer to struct", &struct{ T anaplan.Token }{v})
-			add("nested", struct{ S []struct{ M map[string]*anaplan.Token } }{[]struct{ M map[string]*anaplan.Token }{{map[string]*anaplan.Token{"k": &v}}}})
+			add("nested", struct {
+				S []struct{ M map[string]*anaplan.Token }
+			}{[]struct{ M map[string]*anaplan.Token }{{map[string]*anaplan.Token{"k": &v}}}})
 			add("interface slice", []any{v, &v})
 			add("embedded", struct{ anaplan.Token }{v})
 		case anaplan.OAuthConfig:
@@ -178,7 +180,7 @@ func TestJSONRedactsTokenAndOAuthConfig(t *testing.T) {
 	for name, v := range map[string]any{
 		"Token": tok, "*Token": &tok, "[]Token": []anaplan.Token{tok}, "struct{T Token}": struct{ T anaplan.Token }{tok},
 		"map[string]*Token": map[string]*anaplan.Token{"k": &tok},
-		"OAuthConfig": cfg, "*OAuthConfig": &cfg, "[]OAuthConfig": []anaplan.OAuthConfig{cfg}, "struct{C OAuthConfig}": struct{ C anaplan.OAuthConfig }{cfg},
+		"OAuthConfig":       cfg, "*OAuthConfig": &cfg, "[]OAuthConfig": []anaplan.OAuthConfig{cfg}, "struct{C OAuthConfig}": struct{ C anaplan.OAuthConfig }{cfg},
 	} {
 		b, err := json.Marshal(v)
 		if err != nil {
