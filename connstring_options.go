@@ -53,6 +53,12 @@ func applyProperties(c *config, m map[string]string) error {
 		o := OAuthEndpoint(v)
 		c.endpoints.OAuth.AuthURL, c.endpoints.OAuth.TokenURL, c.endpoints.OAuth.DeviceAuthURL = o.AuthURL, o.TokenURL, o.DeviceAuthURL
 	}
+	if v, ok := m["CertificateFormat"]; ok {
+		WithCertificateFormat(CertificateFormat(v))(c)
+	}
+	if v, ok := m["OAuthBodyFormat"]; ok {
+		WithOAuthBodyEncoding(oauthBodyFromProperty(v))(c)
+	}
 	if v, ok := m["Timeout"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
