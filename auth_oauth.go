@@ -135,10 +135,11 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 			return nil, err
 		}
 	}
+	oc := OAuth2Config(cfg, env.endpoints)
 	return &oauthFetcher{
 		cfg:    cfg,
-		oc:     OAuth2Config(cfg, env.endpoints),
-		hc:     env.hc,
+		oc:     oc,
+		hc:     oauthBodyClient(env.hc, env.cfg.oauthBody, oc.Endpoint), // JSON bodies to Anaplan (oauth_json.go)
 		store:  store,
 		logger: env.cfg.logger,
 		now:    env.cfg.now,

@@ -28,6 +28,7 @@ type config struct {
 	store      SettingsStore
 	timeout    time.Duration
 	timeoutSet bool
+	oauthBody  OAuthBodyEncoding // WithOAuthBodyEncoding (oauth_json.go)
 	errs       []error
 
 	// Internal knobs for tests.
