@@ -250,10 +250,15 @@ func certificateError(err error) bool {
 		he  x509.HostnameError
 		ci  x509.CertificateInvalidError
 		sr  x509.SystemRootsError
+		uap *x509.UnknownAuthorityError // the pointer forms, which some wrappers use
+		hep *x509.HostnameError
+		cip *x509.CertificateInvalidError
+		srp *x509.SystemRootsError
 		ae  tls.AlertError
 	)
 	switch {
-	case errors.As(err, &cve), errors.As(err, &ua), errors.As(err, &he), errors.As(err, &ci), errors.As(err, &sr):
+	case errors.As(err, &cve), errors.As(err, &ua), errors.As(err, &he), errors.As(err, &ci), errors.As(err, &sr),
+		errors.As(err, &uap), errors.As(err, &hep), errors.As(err, &cip), errors.As(err, &srp):
 		return true
 	case errors.As(err, &ae):
 		switch ae {
