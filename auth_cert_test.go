@@ -729,8 +729,18 @@ func checkLoadResult(t *testing.T, cert *x509.Certificate, key crypto.Signer, er
 }
 
 func FuzzLoadPEM(f *testing.F) {
-	fx := fixtures(f)
 	lowerKDFLimits(f)
+	if !fuzzWorker() { // seeds: built where they are read (see fuzzWorker)
+		addLoadPEMSeeds(f)
+	}
+	f.Fuzz(func(t *testing.T, certPEM, keyPEM []byte, password string) {
+		cert, key, err := LoadPEM(certPEM, keyPEM, password)
+		checkLoadResult(t, cert, key, err, password)
+	})
+}
+
+func addLoadPEMSeeds(f *testing.F) {
+	fx := fixtures(f)
 	leafKey := fx.leaf.Key.(*rsa.PrivateKey)
 	enc := encPKCS8PEM(f, leafKey, certTestPassword, pbkdf2SHA256AES256)
 	f.Add(fx.leaf.CertPEM, fx.leaf.KeyPEM, "")
@@ -744,15 +754,21 @@ func FuzzLoadPEM(f *testing.F) {
 	f.Add(fx.leaf.CertPEM, fx.other.KeyPEM, "")
 	f.Add([]byte("/etc/anaplan/cert.pem"), []byte(nil), "")
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"), "x")
-	f.Fuzz(func(t *testing.T, certPEM, keyPEM []byte, password string) {
-		cert, key, err := LoadPEM(certPEM, keyPEM, password)
+}
+
+func FuzzLoadPKCS12(f *testing.F) {
+	lowerKDFLimits(f)
+	if !fuzzWorker() { // seeds: built where they are read (see fuzzWorker)
+		addLoadPKCS12Seeds(f)
+	}
+	f.Fuzz(func(t *testing.T, pfx []byte, password string) {
+		cert, key, err := LoadPKCS12(pfx, password)
 		checkLoadResult(t, cert, key, err, password)
 	})
 }
 
-func FuzzLoadPKCS12(f *testing.F) {
+func addLoadPKCS12Seeds(f *testing.F) {
 	fx := fixtures(f)
-	lowerKDFLimits(f)
 	mk := func(enc *pkcs12.Encoder, l *testpki.Leaf, cas []*x509.Certificate, pw string) []byte {
 		b, err := enc.Encode(l.Key, l.Cert, cas, pw)
 		if err != nil {
@@ -770,8 +786,4 @@ func FuzzLoadPKCS12(f *testing.F) {
 	f.Add(mk(pkcs12.Modern, fx.ec, nil, ""), "")
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x03}, "")
 	f.Add(fx.leaf.CertPEM, "")
-	f.Fuzz(func(t *testing.T, pfx []byte, password string) {
-		cert, key, err := LoadPKCS12(pfx, password)
-		checkLoadResult(t, cert, key, err, password)
-	})
 }

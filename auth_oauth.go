@@ -145,11 +145,12 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 	// deadline (spendTimeout, or the store's), never by the per-request
 	// Timeout: a spend cut short loses the rotated refresh token.
 	spendHC := &http.Client{Transport: env.hc.Transport, CheckRedirect: env.hc.CheckRedirect, Jar: env.hc.Jar}
+	oc := OAuth2Config(cfg, env.endpoints)
 	return &oauthFetcher{
 		cfg:     cfg,
-		oc:      OAuth2Config(cfg, env.endpoints),
-		hc:      env.hc,
-		spendHC: spendHC,
+		oc:      oc,
+		hc:      oauthBodyClient(env.hc, env.cfg.oauthBody, oc.Endpoint),  // JSON bodies to Anaplan (oauth_json.go)
+		spendHC: oauthBodyClient(spendHC, env.cfg.oauthBody, oc.Endpoint), // likewise
 		store:   store,
 		logger:  env.cfg.logger,
 		now:     env.cfg.now,

@@ -60,6 +60,8 @@ var propSpecs = []propSpec{
 	urlProp("AuthURL", "https://auth.anaplan.com"),
 	urlProp("APIURL", "https://api.anaplan.com/2/0"),
 	urlProp("OAuthURL", "https://us1a.app.anaplan.com"),
+	enumProp("CertificateFormat", "v2", "v1"),
+	enumProp("OAuthBodyFormat", "AUTO", "JSON", "FORM"),
 }
 
 // propByLower maps the ASCII-lower-case name of every property to its spec.

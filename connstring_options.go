@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,6 +53,12 @@ func applyProperties(c *config, m map[string]string) error {
 		o := OAuthEndpoint(v)
 		c.endpoints.OAuth.AuthURL, c.endpoints.OAuth.TokenURL, c.endpoints.OAuth.DeviceAuthURL = o.AuthURL, o.TokenURL, o.DeviceAuthURL
 	}
+	if v, ok := m["CertificateFormat"]; ok {
+		WithCertificateFormat(CertificateFormat(v))(c)
+	}
+	if v, ok := m["OAuthBodyFormat"]; ok {
+		WithOAuthBodyEncoding(oauthBodyFromProperty(v))(c)
+	}
 	if v, ok := m["Timeout"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -64,13 +69,9 @@ func applyProperties(c *config, m map[string]string) error {
 
 	scheme := strings.ToLower(m["AuthScheme"])
 	if scheme == "" { // infer it when the properties leave no doubt
-		switch {
-		case m["OAuthClientId"] != "" || m["OAuthAccessToken"] != "":
-			scheme = "oauth"
-		case m["Certificate"] != "":
-			scheme = "certificate"
-		case m["User"] != "" || m["Password"] != "":
-			scheme = "basic"
+		var err error
+		if scheme, err = inferScheme(m); err != nil {
+			return err
 		}
 	}
 	switch scheme {
@@ -106,6 +107,43 @@ func applyProperties(c *config, m map[string]string) error {
 		return propError("AuthScheme", errors.New("must be Basic, Certificate or OAuth"))
 	}
 	return nil
+}
+
+// schemeProperties are the properties that name a sign-in scheme when
+// AuthScheme is absent, scheme by scheme.
+var schemeProperties = []struct {
+	scheme, name string
+	props        []string
+}{
+	{"basic", "Basic", []string{"User", "Password"}},
+	{"certificate", "Certificate", []string{"Certificate", "PrivateKey"}},
+	{"oauth", "OAuth", []string{"OAuthClientId", "OAuthClientSecret", "OAuthAccessToken", "OAuthRefreshToken", "OAuthVerifier"}},
+}
+
+// inferScheme returns the one scheme whose properties are set ("" for none),
+// or an error naming every scheme found (with the properties that named it)
+// when there is more than one: guessing would sign in with credentials the
+// user may not have meant.
+func inferScheme(m map[string]string) (string, error) {
+	var found []string
+	scheme := ""
+	for _, sp := range schemeProperties {
+		var set []string
+		for _, p := range sp.props {
+			if m[p] != "" {
+				set = append(set, p)
+			}
+		}
+		if len(set) > 0 {
+			scheme = sp.scheme
+			found = append(found, sp.name+" ("+strings.Join(set, ", ")+")")
+		}
+	}
+	if len(found) > 1 {
+		return "", propError("AuthScheme", fmt.Errorf("is not set and the properties name more than one sign-in scheme: %s; set AuthScheme to Basic, Certificate or OAuth, or remove the properties of the others",
+			strings.Join(found, ", ")))
+	}
+	return scheme, nil
 }
 
 // certFromProperties loads the certificate and key that Certificate,
@@ -178,18 +216,15 @@ func certFromProperties(m map[string]string) (*x509.Certificate, crypto.Signer, 
 	return cert, key, nil
 }
 
-// readPropFile reads the file a property names. The error names the
-// property, not the path (property values never appear in errors).
+// readPropFile reads the file a property names: a regular file of at most
+// maxPropFileSize (see readRegularFile). The error names the property, not
+// the path (property values never appear in errors).
 func readPropFile(key, path, blobType string) ([]byte, error) {
 	if strings.Contains(path, "-----BEGIN") {
 		return nil, propError(key, fmt.Errorf("holds PEM text, but its type says it is a file path: set the type to %s", blobType))
 	}
-	b, err := os.ReadFile(filepath.Clean(path))
+	b, err := readRegularFile(filepath.Clean(path), maxPropFileSize)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		return nil, propError(key, fmt.Errorf("the file it names cannot be read: %w", err))
 	}
 	return b, nil

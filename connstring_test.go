@@ -19,6 +19,7 @@ var canonicalNames = []string{
 	"PrivateKey", "PrivateKeyType", "PrivateKeyPassword", "InitiateOAuth", "OAuthClientId", "OAuthClientSecret",
 	"CallbackURL", "Scope", "OAuthAccessToken", "OAuthRefreshToken", "OAuthExpiresIn", "OAuthTokenTimestamp",
 	"OAuthVerifier", "OAuthSettingsLocation", "OAuthSettingsKey", "Timeout", "AuthURL", "APIURL", "OAuthURL",
+	"CertificateFormat", "OAuthBodyFormat",
 }
 
 // settingsKey is a valid OAuthSettingsKey made in the test (not a real key).
@@ -83,7 +84,8 @@ func TestParseConnectionStringEveryProperty(t *testing.T) {
 	valid := map[string]string{"AuthScheme": "OAuth", "Region": "US1", "CertificateType": "PFXFILE",
 		"PrivateKeyType": "PEMKEY_FILE", "InitiateOAuth": "OFF", "OAuthExpiresIn": "2100",
 		"OAuthTokenTimestamp": "1", "OAuthSettingsKey": settingsKey, "Timeout": "30",
-		"AuthURL": "https://a.test", "APIURL": "https://b.test/2/0", "OAuthURL": "https://c.test"}
+		"AuthURL": "https://a.test", "APIURL": "https://b.test/2/0", "OAuthURL": "https://c.test",
+		"CertificateFormat": "v1", "OAuthBodyFormat": "JSON"}
 	want := map[string]string{}
 	var b strings.Builder
 	for i, n := range canonicalNames {
@@ -112,7 +114,8 @@ func TestParseConnectionStringEveryProperty(t *testing.T) {
 const unknownList = "unknown property; the properties are AuthScheme, User, Password, Region, Certificate, " +
 	"CertificateType, CertificatePassword, PrivateKey, PrivateKeyType, PrivateKeyPassword, InitiateOAuth, " +
 	"OAuthClientId, OAuthClientSecret, CallbackURL, Scope, OAuthAccessToken, OAuthRefreshToken, OAuthExpiresIn, " +
-	"OAuthTokenTimestamp, OAuthVerifier, OAuthSettingsLocation, OAuthSettingsKey, Timeout, AuthURL, APIURL, OAuthURL"
+	"OAuthTokenTimestamp, OAuthVerifier, OAuthSettingsLocation, OAuthSettingsKey, Timeout, AuthURL, APIURL, OAuthURL, " +
+	"CertificateFormat, OAuthBodyFormat"
 
 func TestParseConnectionStringErrors(t *testing.T) {
 	const urlRule = " must be an absolute http or https URL with a host and no user name or password, such as "

@@ -32,6 +32,7 @@ type config struct {
 	timeoutSet bool
 	idle       time.Duration
 	idleSet    bool
+	oauthBody  OAuthBodyEncoding // WithOAuthBodyEncoding (oauth_json.go)
 	errs       []error
 
 	// Internal knobs for tests.

@@ -2,6 +2,8 @@ package anaplan
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,6 +24,12 @@ type retryPolicy struct {
 	max         time.Duration // cap on one backoff interval
 	maxWait     time.Duration // longest Retry-After honoured; longer answers are returned as they are
 }
+
+// maxRetryAfter is the longest wait retryAfter reports: a larger
+// Retry-After (in seconds or as a far HTTP date) is taken as this much, so
+// that it never overflows time.Duration into a negative wait. It is longer
+// than any policy's maxWait, so such an answer is returned to the caller.
+const maxRetryAfter = 24 * time.Hour
 
 var defaultRetryPolicy = retryPolicy{maxAttempts: 4, initial: 250 * time.Millisecond, max: 8 * time.Second, maxWait: 2 * time.Minute}
 
@@ -224,13 +232,43 @@ func (t *transport) retryable(req *http.Request, resp *http.Response, err error)
 		return false
 	}
 	if err != nil {
-		return idempotent(req) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+		return idempotent(req) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !certificateError(err)
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return idempotent(req)
+	}
+	return false
+}
+
+// certificateError reports whether err is a TLS certificate failure, which
+// no second attempt can pass: the server's certificate failed verification
+// (unknown authority, wrong host name, expired, …) or the server refused
+// ours.
+func certificateError(err error) bool {
+	var (
+		cve *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		sr  x509.SystemRootsError
+		uap *x509.UnknownAuthorityError // the pointer forms, which some wrappers use
+		hep *x509.HostnameError
+		cip *x509.CertificateInvalidError
+		srp *x509.SystemRootsError
+		ae  tls.AlertError
+	)
+	switch {
+	case errors.As(err, &cve), errors.As(err, &ua), errors.As(err, &he), errors.As(err, &ci), errors.As(err, &sr),
+		errors.As(err, &uap), errors.As(err, &hep), errors.As(err, &cip), errors.As(err, &srp):
+		return true
+	case errors.As(err, &ae):
+		switch ae {
+		case 42, 43, 44, 45, 46, 48, 116: // bad, unsupported, revoked, expired, unknown certificate; unknown CA; certificate required
+			return true
+		}
 	}
 	return false
 }
@@ -273,19 +311,23 @@ func scrubURLError(err error) string {
 	return err.Error()
 }
 
-// retryAfter parses Retry-After as seconds or an HTTP date.
+// retryAfter parses Retry-After as seconds or an HTTP date: never
+// negative (a date in the past is 0), never more than maxRetryAfter.
 func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
 		if s < 0 {
 			return 0, false
+		}
+		if s > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
 		}
 		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
 	return 0, false
 }

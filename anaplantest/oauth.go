@@ -402,8 +402,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// readParams reads the body of r as parseParams does.
-func readParams(w http.ResponseWriter, r *http.Request) (map[string]string, *oauthError) {
+// readParams reads the body of r as parseParams does, in a format
+// SetOAuthBodyFormats allows.
+func (s *Server) readParams(w http.ResponseWriter, r *http.Request) (map[string]string, *oauthError) {
+	if oe := s.checkBodyFormat(r); oe != nil {
+		return nil, oe
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, 1<<20)); err != nil {
 		return nil, badRequest("invalid_request", "request body is too large or unreadable")
@@ -454,7 +458,7 @@ func (s *Server) clientLocked(r *http.Request, p map[string]string) (*OAuthClien
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	p, oe := readParams(w, r)
+	p, oe := s.readParams(w, r)
 	if oe != nil {
 		oe.write(w)
 		return
@@ -642,7 +646,7 @@ func normalizeUserCode(c string) string {
 }
 
 func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
-	p, oe := readParams(w, r)
+	p, oe := s.readParams(w, r)
 	if oe != nil {
 		oe.write(w)
 		return

@@ -169,6 +169,7 @@ type Server struct {
 	sessions   map[string]*session        // by token value
 	nonces     map[string]bool            // used certificate nonces
 	oauth      oauthState
+	bodies     oauthBodies // token and device-code body formats (oauth_body.go)
 
 	integration *integration // the Integration API's state (integration.go)
 }
