@@ -1,0 +1,675 @@
+package anaplan_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-anaplan/anaplan"
+	"github.com/go-anaplan/anaplan/anaplantest"
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	testView = "102000000007"
+	testList = "101000000003"
+)
+
+// readFixture is a fake Anaplan and a client whose transport records the
+// largest number of page requests in flight at once.
+type readFixture struct {
+	srv      *anaplantest.Server
+	m        *anaplan.ModelHandle
+	inFlight atomic.Int64
+	maxPages atomic.Int64
+}
+
+func newReadFixture(t testing.TB) *readFixture {
+	t.Helper()
+	f := &readFixture{srv: anaplantest.New(t)}
+	f.srv.AddUser(testUser, testPassword)
+	f.srv.AddWorkspace(anaplantest.Workspace{ID: testWS, Name: "Finance"})
+	f.srv.AddModel(testWS, anaplantest.Model{ID: testModel, Name: "Budget"})
+	next := f.srv.Client().Transport
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if !strings.Contains(req.URL.Path, "/pages/") {
+			return next.RoundTrip(req)
+		}
+		n := f.inFlight.Add(1)
+		for {
+			m := f.maxPages.Load()
+			if n <= m || f.maxPages.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		defer f.inFlight.Add(-1)
+		return next.RoundTrip(req)
+	})
+	c, err := anaplan.New(context.Background(),
+		anaplan.WithEndpoints(f.srv.Endpoints()),
+		anaplan.WithHTTPClient(&http.Client{Transport: rt}),
+		anaplan.WithFastRetriesForTest(),
+		anaplan.WithBasic(testUser, testPassword))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	f.m = c.Model(testWS, testModel)
+	return f
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// readRows makes n rows; some have fields that need quoting, line ends
+// included, so that a page boundary is not simply a line.
+func readRows(n int) [][]string {
+	rows := make([][]string, n)
+	for i := range rows {
+		name := "Item " + strconv.Itoa(i)
+		switch i % 7 {
+		case 3:
+			name = "Item, \"quoted\" " + strconv.Itoa(i)
+		case 5:
+			name = "Item\non two lines " + strconv.Itoa(i)
+		}
+		rows[i] = []string{name, "Parent " + strconv.Itoa(i/10), strconv.Itoa(i * 3)}
+	}
+	return rows
+}
+
+func sliceSource(rows [][]string) anaplantest.ReadSource {
+	return func(yield func([]string) bool) {
+		for _, r := range rows {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// csvDoc is the CSV document a read of header and rows must write.
+func csvDoc(header []string, rows [][]string) string {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(header)
+	_ = w.WriteAll(rows)
+	return b.String()
+}
+
+var readHeader = []string{"Item, with comma", "Parent", "Value"}
+
+// progressRecorder records ReadProgress calls.
+type progressRecorder struct {
+	mu    sync.Mutex
+	calls []anaplan.ReadProgress
+}
+
+func (p *progressRecorder) add(r anaplan.ReadProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, r)
+}
+
+func (p *progressRecorder) last() anaplan.ReadProgress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.calls) == 0 {
+		return anaplan.ReadProgress{}
+	}
+	return p.calls[len(p.calls)-1]
+}
+
+// pagesBeforeComplete is the largest number of pages written while the
+// request was not yet COMPLETE.
+func (p *progressRecorder) pagesBeforeComplete() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.calls {
+		if c.State != "COMPLETE" {
+			n = max(n, c.Pages)
+		}
+	}
+	return n
+}
+
+func fastReadPolls(o *anaplan.ReadOptions) *anaplan.ReadOptions {
+	if o == nil {
+		o = &anaplan.ReadOptions{}
+	}
+	o.PollInterval, o.MaxPollInterval = time.Millisecond, 2*time.Millisecond
+	return o
+}
+
+func TestReadPages(t *testing.T) {
+	tests := []struct {
+		name        string
+		list        bool
+		rows        int
+		b           anaplantest.ReadBehaviour
+		opts        anaplan.ReadOptions
+		header      []string
+		wantPages   int
+		wantExport  string
+		earlyPages  bool // pages must be written before the request completes
+		maxInFlight int64
+	}{
+		{name: "several pages over several polls", rows: 95, b: anaplantest.ReadBehaviour{PageRows: 10}, wantPages: 10, wantExport: "TABULAR_MULTI_COLUMN", earlyPages: true, maxInFlight: 4},
+		{name: "header repeated on every page", rows: 95, b: anaplantest.ReadBehaviour{PageRows: 10, RepeatHeader: true}, wantPages: 10, wantExport: "TABULAR_MULTI_COLUMN", earlyPages: true, maxInFlight: 4},
+		{name: "header with a quoted line end, repeated", rows: 40, header: []string{"a\nb", "c\"d", ""}, b: anaplantest.ReadBehaviour{PageRows: 7, RepeatHeader: true, PagesPerPoll: 2}, wantPages: 6, wantExport: "TABULAR_MULTI_COLUMN", earlyPages: true, maxInFlight: 4},
+		{name: "all pages at once, two in flight", rows: 200, b: anaplantest.ReadBehaviour{PageRows: 10, PagesPerPoll: 100}, opts: anaplan.ReadOptions{Concurrency: 2}, wantPages: 20, wantExport: "TABULAR_MULTI_COLUMN", maxInFlight: 2},
+		{name: "one page in flight", rows: 50, b: anaplantest.ReadBehaviour{PageRows: 10, PagesPerPoll: 3, RepeatHeader: true}, opts: anaplan.ReadOptions{Concurrency: 1}, wantPages: 5, wantExport: "TABULAR_MULTI_COLUMN", earlyPages: true, maxInFlight: 1},
+		{name: "gzipped pages", rows: 95, b: anaplantest.ReadBehaviour{PageRows: 10, Gzip: true, RepeatHeader: true}, wantPages: 10, wantExport: "TABULAR_MULTI_COLUMN", earlyPages: true, maxInFlight: 4},
+		{name: "one page", rows: 3, wantPages: 1, wantExport: "TABULAR_MULTI_COLUMN", maxInFlight: 1},
+		{name: "no rows", rows: 0, wantPages: 1, wantExport: "TABULAR_MULTI_COLUMN", maxInFlight: 1},
+		{name: "single column", rows: 30, b: anaplantest.ReadBehaviour{PageRows: 10}, opts: anaplan.ReadOptions{ExportType: anaplan.ReadTabularSingleColumn}, wantPages: 3, wantExport: "TABULAR_SINGLE_COLUMN", earlyPages: true, maxInFlight: 4},
+		{name: "list", list: true, rows: 95, header: []string{"", "Parent", "Code"}, b: anaplantest.ReadBehaviour{PageRows: 10, RepeatHeader: true}, wantPages: 10, earlyPages: true, maxInFlight: 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newReadFixture(t)
+			header := tc.header
+			if header == nil {
+				header = readHeader
+			}
+			rows := readRows(tc.rows)
+			id := testView
+			if tc.list {
+				id = testList
+			}
+			f.srv.SetReadSource(testWS, testModel, id, header, sliceSource(rows))
+			f.srv.SetReadBehaviour(testWS, testModel, id, tc.b)
+			var prog progressRecorder
+			opts := tc.opts
+			opts.Progress = prog.add
+			var out bytes.Buffer
+			var n int64
+			var err error
+			if tc.list {
+				n, err = f.m.ReadList(context.Background(), id, &out, fastReadPolls(&opts))
+			} else {
+				n, err = f.m.ReadView(context.Background(), id, &out, fastReadPolls(&opts))
+			}
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			want := csvDoc(header, rows)
+			if diff := cmp.Diff(want, out.String()); diff != "" {
+				t.Errorf("CSV written (-want +got):\n%s", diff)
+			}
+			if n != int64(len(want)) {
+				t.Errorf("read returned %d bytes, want %d", n, len(want))
+			}
+			reqs := f.srv.ReadRequests(testWS, testModel)
+			if len(reqs) != 1 {
+				t.Fatalf("%d read requests, want 1: %+v", len(reqs), reqs)
+			}
+			r := reqs[0]
+			if !r.Deleted || r.State != "COMPLETE" || !r.Successful {
+				t.Errorf("request at the end: %+v, want deleted, COMPLETE, successful", r)
+			}
+			if r.TotalPages != tc.wantPages || r.PagesServed != tc.wantPages {
+				t.Errorf("pages: %d in the result, %d served; want %d each", r.TotalPages, r.PagesServed, tc.wantPages)
+			}
+			if r.ExportType != tc.wantExport {
+				t.Errorf("exportType sent %q, want %q", r.ExportType, tc.wantExport)
+			}
+			step := max(tc.b.PagesPerPoll, 1)
+			if wantPolls := (tc.wantPages + step - 1) / step; r.Polls < wantPolls {
+				t.Errorf("%d polls, want at least %d", r.Polls, wantPolls)
+			}
+			if got := f.maxPages.Load(); got > tc.maxInFlight || got < 1 {
+				t.Errorf("at most %d pages in flight, want 1 to %d", got, tc.maxInFlight)
+			}
+			if tc.earlyPages && prog.pagesBeforeComplete() == 0 {
+				t.Errorf("no page was written while the request was in progress")
+			}
+			last := prog.last()
+			if wantLast := (anaplan.ReadProgress{RequestID: r.ID, State: "COMPLETE", AvailablePages: tc.wantPages, TotalPages: tc.wantPages, Pages: tc.wantPages, Bytes: n}); last != wantLast {
+				t.Errorf("last progress %+v, want %+v", last, wantLast)
+			}
+		})
+	}
+}
+
+func TestReadRestarts(t *testing.T) {
+	rows := readRows(100)
+	want := csvDoc(readHeader, rows)
+	tests := []struct {
+		name       string
+		failNext   int
+		restarts   int
+		changes    bool // the data differs from one request to the next
+		wantErr    string
+		wantReqs   int
+		wantFailed int
+	}{
+		{name: "restarted once", failNext: 1, wantReqs: 2, wantFailed: 1},
+		{name: "restarted twice", failNext: 2, wantReqs: 3, wantFailed: 2},
+		{name: "fails every time", failNext: 10, restarts: 1, wantErr: "failed 2 times", wantReqs: 2, wantFailed: 2},
+		{name: "no restarts", failNext: 1, restarts: -1, wantErr: "ended unsuccessful (COMPLETE, successful: false)", wantReqs: 1, wantFailed: 1},
+		{name: "data changed", failNext: 1, changes: true, wantErr: "the data changed in between", wantReqs: 2, wantFailed: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newReadFixture(t)
+			var calls atomic.Int64
+			f.srv.SetReadSource(testWS, testModel, testView, readHeader, func(yield func([]string) bool) {
+				k := calls.Add(1)
+				for i, r := range rows {
+					if tc.changes && k > 1 && i == 5 {
+						r = []string{"changed", r[1], r[2]}
+					}
+					if !yield(r) {
+						return
+					}
+				}
+			})
+			f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10, FailNext: tc.failNext, FailAfterPages: 4, RepeatHeader: true})
+			var prog progressRecorder
+			var out bytes.Buffer
+			n, err := f.m.ReadView(context.Background(), testView, &out, fastReadPolls(&anaplan.ReadOptions{Restarts: tc.restarts, Progress: prog.add}))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ReadView: %v", err)
+				}
+				if diff := cmp.Diff(want, out.String()); diff != "" {
+					t.Errorf("CSV written (-want +got):\n%s", diff)
+				}
+				if got := prog.last().Restarts; got != tc.wantReqs-1 {
+					t.Errorf("progress reports %d restarts, want %d", got, tc.wantReqs-1)
+				}
+			} else {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ReadView error %v, want one saying %q", err, tc.wantErr)
+				}
+				if !strings.HasPrefix(want, out.String()) || out.Len() == 0 {
+					t.Errorf("after the failure w holds %d bytes that are not a prefix of the data", out.Len())
+				}
+			}
+			if n != int64(out.Len()) {
+				t.Errorf("ReadView returned %d, wrote %d", n, out.Len())
+			}
+			reqs := f.srv.ReadRequests(testWS, testModel)
+			failed := 0
+			for _, r := range reqs {
+				if !r.Deleted {
+					t.Errorf("request %s not deleted: %+v", r.ID, r)
+				}
+				if r.State == "COMPLETE" && !r.Successful {
+					failed++
+				}
+			}
+			if len(reqs) != tc.wantReqs || failed != tc.wantFailed {
+				t.Errorf("%d requests of which %d failed, want %d and %d", len(reqs), failed, tc.wantReqs, tc.wantFailed)
+			}
+		})
+	}
+}
+
+// A request reclaimed by Anaplan mid-read (30 minutes without activity on
+// the fake's clock) is started again, and the read completes.
+func TestReadExpiredRequest(t *testing.T) {
+	f := newReadFixture(t)
+	rows := readRows(100)
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	var once sync.Once
+	opts := fastReadPolls(&anaplan.ReadOptions{Concurrency: 1, Progress: func(p anaplan.ReadProgress) {
+		if p.Pages == 3 && p.Restarts == 0 {
+			once.Do(func() { f.srv.Advance(anaplantest.ReadRequestIdleTTL + time.Minute) })
+		}
+	}})
+	var out bytes.Buffer
+	if _, err := f.m.ReadView(context.Background(), testView, &out, opts); err != nil {
+		t.Fatalf("ReadView: %v", err)
+	}
+	if diff := cmp.Diff(csvDoc(readHeader, rows), out.String()); diff != "" {
+		t.Errorf("CSV written (-want +got):\n%s", diff)
+	}
+	reqs := f.srv.ReadRequests(testWS, testModel)
+	if len(reqs) != 2 || !reqs[0].Expired || !reqs[1].Deleted || reqs[1].Expired {
+		t.Errorf("requests %+v, want the first expired and the second deleted", reqs)
+	}
+}
+
+// Page 0 (and every page number divisible by 100) keeps a request alive;
+// other pages do not, and a status request is no activity.
+func TestReadRequestIdleTimer(t *testing.T) {
+	f := newReadFixture(t)
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(readRows(300)))
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 1, PagesPerPoll: 300})
+	var tok string // the fake's tokens live 35 minutes on its clock: a new one for each step
+	base := f.srv.Endpoints().API + "/workspaces/" + testWS + "/models/" + testModel + "/views/" + testView + "/readRequests"
+	do := func(method, u string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, u, strings.NewReader(`{"exportType":"TABULAR_MULTI_COLUMN"}`))
+		req.Header.Set("Authorization", "AnaplanAuthToken "+tok)
+		req.Header.Set("Accept", "text/csv")
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	tok = f.token(t)
+	if code := do(http.MethodPost, base); code != http.StatusOK {
+		t.Fatalf("start: %d", code)
+	}
+	rid := f.srv.ReadRequests(testWS, testModel)[0].ID
+	u := base + "/" + rid
+	steps := []struct {
+		advance time.Duration
+		method  string
+		path    string
+		want    int
+	}{
+		{0, http.MethodGet, "", 200},
+		{20 * time.Minute, http.MethodGet, "/pages/100", 200}, // resets the timer
+		{20 * time.Minute, http.MethodGet, "/pages/7", 200},   // 40 min after start, 20 after page 100
+		{5 * time.Minute, http.MethodGet, "", 200},            // a poll: no activity
+		{6 * time.Minute, http.MethodGet, "/pages/8", 404},    // 31 min after page 100
+		{0, http.MethodDelete, "", 404},
+	}
+	for i, s := range steps {
+		f.srv.Advance(s.advance)
+		tok = f.token(t)
+		if code := do(s.method, u+s.path); code != s.want {
+			t.Errorf("step %d: %s %s answered %d, want %d", i, s.method, s.path, code, s.want)
+		}
+	}
+	if r := f.srv.ReadRequests(testWS, testModel)[0]; !r.Expired || r.Deleted {
+		t.Errorf("request %+v, want expired", r)
+	}
+}
+
+func (f *readFixture) token(t *testing.T) string {
+	t.Helper()
+	c, err := anaplan.New(context.Background(), anaplan.WithEndpoints(f.srv.Endpoints()),
+		anaplan.WithHTTPClient(f.srv.Client()), anaplan.WithBasic(testUser, testPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	tok, err := c.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Value
+}
+
+// A read cancelled midway returns the context's error, leaves a prefix in
+// w, and deletes its request (CANCELLED, as it was still running).
+func TestReadCancelled(t *testing.T) {
+	f := newReadFixture(t)
+	rows := readRows(200)
+	want := csvDoc(readHeader, rows)
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := fastReadPolls(&anaplan.ReadOptions{Progress: func(p anaplan.ReadProgress) {
+		if p.Pages == 5 {
+			cancel()
+		}
+	}})
+	var out bytes.Buffer
+	n, err := f.m.ReadView(ctx, testView, &out, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadView error %v, want context.Canceled", err)
+	}
+	if n != int64(out.Len()) || n == 0 || n >= int64(len(want)) || !strings.HasPrefix(want, out.String()) {
+		t.Errorf("after cancelling: returned %d, wrote %d bytes, want a proper prefix of the %d", n, out.Len(), len(want))
+	}
+	reqs := f.srv.ReadRequests(testWS, testModel)
+	if len(reqs) != 1 || !reqs[0].Deleted || reqs[0].State != "CANCELLED" {
+		t.Errorf("requests %+v, want one, deleted while running (CANCELLED)", reqs)
+	}
+}
+
+func TestReadRows(t *testing.T) {
+	rows := readRows(75)
+	for _, list := range []bool{false, true} {
+		t.Run(fmt.Sprint("list=", list), func(t *testing.T) {
+			f := newReadFixture(t)
+			id := testView
+			if list {
+				id = testList
+			}
+			f.srv.SetReadSource(testWS, testModel, id, readHeader, sliceSource(rows))
+			f.srv.SetReadBehaviour(testWS, testModel, id, anaplantest.ReadBehaviour{PageRows: 10, RepeatHeader: list})
+			seq := f.m.ReadViewRows(context.Background(), id, fastReadPolls(nil))
+			if list {
+				seq = f.m.ReadListRows(context.Background(), id, fastReadPolls(nil))
+			}
+			var got [][]string
+			for rec, err := range seq {
+				if err != nil {
+					t.Fatalf("row %d: %v", len(got), err)
+				}
+				got = append(got, rec)
+			}
+			if diff := cmp.Diff(append([][]string{readHeader}, rows...), got); diff != "" {
+				t.Errorf("records (-want +got):\n%s", diff)
+			}
+			if r := f.srv.ReadRequests(testWS, testModel); len(r) != 1 || !r[0].Deleted {
+				t.Errorf("requests %+v, want one, deleted", r)
+			}
+		})
+	}
+}
+
+// Breaking out of the row loop stops the read; the request is deleted by
+// the time the loop statement ends.
+func TestReadRowsBreak(t *testing.T) {
+	f := newReadFixture(t)
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(readRows(500)))
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	k := 0
+	for _, err := range f.m.ReadViewRows(context.Background(), testView, fastReadPolls(nil)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k++; k == 25 {
+			break
+		}
+	}
+	reqs := f.srv.ReadRequests(testWS, testModel)
+	if len(reqs) != 1 || !reqs[0].Deleted || reqs[0].State != "CANCELLED" {
+		t.Errorf("requests %+v, want one, deleted while running", reqs)
+	}
+}
+
+// A UTF-8 byte order mark before the header is not part of the first
+// field, and a page that repeats the header with its mark has both dropped.
+func TestReadRowsByteOrderMark(t *testing.T) {
+	f := newReadFixture(t)
+	header := []string{"\ufeffName", "Code"}
+	rows := [][]string{{"a", "1"}, {"b", "2"}, {"c", "3"}}
+	f.srv.SetReadSource(testWS, testModel, testList, header, sliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, testList, anaplantest.ReadBehaviour{PageRows: 1, RepeatHeader: true})
+	var got [][]string
+	for rec, err := range f.m.ReadListRows(context.Background(), testList, fastReadPolls(nil)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec)
+	}
+	want := append([][]string{{"Name", "Code"}}, rows...)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+}
+
+type diskFullWriter struct{ after int }
+
+func (w *diskFullWriter) Write(p []byte) (int, error) {
+	if w.after -= len(p); w.after < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+func TestReadErrors(t *testing.T) {
+	f := newReadFixture(t)
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(readRows(100)))
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		read     func() error
+		want     string
+		wantReqs int // requests started
+	}{
+		{name: "unknown view", read: func() error {
+			_, err := f.m.ReadView(ctx, "102000000999", io.Discard, fastReadPolls(nil))
+			return err
+		}, want: "404"},
+		{name: "export type on a list", read: func() error {
+			_, err := f.m.ReadList(ctx, testList, io.Discard, &anaplan.ReadOptions{ExportType: anaplan.ReadGridAllPages})
+			return err
+		}, want: "lists have no export type"},
+		{name: "concurrency out of range", read: func() error {
+			_, err := f.m.ReadView(ctx, testView, io.Discard, &anaplan.ReadOptions{Concurrency: anaplan.MaxConcurrency + 1})
+			return err
+		}, want: "ReadOptions.Concurrency 65 is out of range"},
+		{name: "nil writer", read: func() error {
+			_, err := f.m.ReadView(ctx, testView, nil, nil)
+			return err
+		}, want: "needs a writer"},
+		{name: "page too large", read: func() error {
+			_, err := f.m.ReadView(ctx, testView, io.Discard, fastReadPolls(&anaplan.ReadOptions{MaxPageBytes: 100}))
+			return err
+		}, want: "larger than ReadOptions.MaxPageBytes (100 bytes)", wantReqs: 1},
+		{name: "writer fails", read: func() error {
+			_, err := f.m.ReadView(ctx, testView, &diskFullWriter{after: 1000}, fastReadPolls(nil))
+			return err
+		}, want: "disk full", wantReqs: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(f.srv.ReadRequests(testWS, testModel))
+			err := tc.read()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+			reqs := f.srv.ReadRequests(testWS, testModel)[before:]
+			if len(reqs) != tc.wantReqs {
+				t.Fatalf("%d requests started, want %d", len(reqs), tc.wantReqs)
+			}
+			for _, r := range reqs {
+				if !r.Deleted {
+					t.Errorf("request %+v not deleted", r)
+				}
+			}
+		})
+	}
+	var ae *anaplan.APIError
+	_, err := f.m.ReadView(ctx, "102000000999", io.Discard, nil)
+	if !errors.As(err, &ae) || ae.StatusCode != 404 || ae.Hint == "" {
+		t.Errorf("unknown view: %v, want a 404 *APIError with the no-access hint", err)
+	}
+}
+
+// A read that wrote everything but could not delete its request says so
+// with ErrReadNotDeleted; the data is complete.
+func TestReadDeleteFails(t *testing.T) {
+	f := newReadFixture(t)
+	rows := readRows(30)
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusInternalServerError, Path: "DELETE /2/0/workspaces/"})
+	var out bytes.Buffer
+	_, err := f.m.ReadView(context.Background(), testView, &out, fastReadPolls(nil))
+	if !errors.Is(err, anaplan.ErrReadNotDeleted) {
+		t.Fatalf("ReadView error %v, want ErrReadNotDeleted", err)
+	}
+	if out.String() != csvDoc(readHeader, rows) {
+		t.Errorf("the data written is not complete")
+	}
+}
+
+// Reading 50 MB in 64 KiB pages keeps the live heap within a few pages:
+// memory does not grow with the result.
+func TestReadMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 50 MB")
+	}
+	f := newReadFixture(t)
+	const total = 50 << 20
+	row := []string{"", "Parent item with a longish name", "1234567.89", "a text value that pads the row out"}
+	rowLen := len(strings.Join(row, ",")) + 8
+	nrows := total / rowLen
+	pageRows := (64 << 10) / rowLen
+	f.srv.SetReadSource(testWS, testModel, testView, readHeader, func(yield func([]string) bool) {
+		r := make([]string, len(row))
+		copy(r, row)
+		for i := range nrows {
+			r[0] = fmt.Sprintf("Item %07d", i)
+			if !yield(r) {
+				return
+			}
+		}
+	})
+	// The fake keeps the pages it made, so that they are in the baseline.
+	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: pageRows, PagesPerPoll: 50, KeepPages: true})
+	opts := fastReadPolls(nil)
+	warm, err := f.m.ReadView(context.Background(), testView, io.Discard, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warm < total*9/10 {
+		t.Fatalf("read %d bytes, want about %d", warm, total)
+	}
+
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	live := func() int64 { metrics.Read(sample); return int64(sample[0].Value.Uint64()) }
+	base := live()
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tk := time.NewTicker(time.Millisecond)
+		defer tk.Stop()
+		for {
+			peak.Store(max(peak.Load(), live()))
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	})
+	n, err := f.m.ReadView(context.Background(), testView, io.Discard, opts)
+	close(stop)
+	wg.Wait()
+	if err != nil || n != warm {
+		t.Fatalf("second read: %d bytes, %v; want %d", n, err, warm)
+	}
+	above := peak.Load() - base
+	t.Logf("read %d MB in %d pages; live heap peak %.1f MiB above the baseline", n>>20, nrows/pageRows+1, float64(above)/(1<<20))
+	// 4 pages of 64 KiB in flight, plus the transport's and the fake's
+	// buffers: far below the 50 MB read.
+	if above > 8<<20 {
+		t.Errorf("live heap grew by %d bytes during a %d-byte read, want under 8 MiB", above, n)
+	}
+}
