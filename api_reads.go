@@ -7,7 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
+	"hash"
+	"hash/crc32"
 	"io"
 	"iter"
 	"net/http"
@@ -335,8 +336,9 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 		}
 	}()
 	*prog = ReadProgress{RequestID: rid, State: state, TotalPages: -1, Bytes: s.n, Restarts: prog.Restarts}
+	// s is written by the page whose turn it is: its count is read only
+	// between two pages' turns.
 	report := func() {
-		prog.Bytes = s.n
 		if o.Progress != nil {
 			o.Progress(*prog)
 		}
@@ -348,27 +350,30 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 	defer func() { cancel(); wg.Wait() }()
 
 	conc := o.Concurrency
-	results := make([]chan pageResult, conc) // page n's result comes in results[n%conc]
-	for i := range results {
-		results[i] = make(chan pageResult, 1)
-	}
-	free := make(chan []byte, conc) // page buffers to reuse
-	pw := pageWriter{s: s}
+	fetches := make([]*pageFetch, conc) // page n's fetch is fetches[n%conc]
+	free := make(chan []byte, conc)     // page buffers to reuse
+	pw := &pageWriter{s: s, limit: o.MaxPageBytes}
 	next, written, avail, complete := 0, 0, 0, false
 	interval := o.PollInterval
 	timer := time.NewTimer(0) // the first poll is immediate
 	defer timer.Stop()
 	for {
 		for next < avail && next-written < conc {
-			n := next
-			var buf []byte
+			pf := &pageFetch{n: next, turn: make(chan struct{}), done: make(chan error, 1)}
 			select {
-			case buf = <-free:
+			case pf.buf = <-free:
 			default:
 			}
+			if next == written {
+				close(pf.turn) // the next page to write streams straight to w
+			}
+			fetches[next%conc] = pf
 			wg.Go(func() {
-				data, err := m.fetchPage(ctx, reqURL, n, buf, o.MaxPageBytes)
-				results[n%conc] <- pageResult{data, err}
+				pf.done <- m.fetchPage(ctx, reqURL, pf, pw, o.MaxPageBytes)
+				select {
+				case free <- pf.buf[:0]:
+				default:
+				}
 			})
 			next++
 		}
@@ -378,9 +383,9 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 			}
 			return nil
 		}
-		var head <-chan pageResult
+		var head <-chan error
 		if written < next {
-			head = results[written%conc]
+			head = fetches[written%conc].done
 		}
 		var tick <-chan time.Time
 		if !complete && next == avail {
@@ -389,25 +394,25 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case res := <-head:
-			if res.err != nil {
-				if ae := (*APIError)(nil); errors.As(res.err, &ae) && ae.StatusCode == http.StatusNotFound {
-					return &readFailure{what: t.what, requestID: rid, reason: "was gone when page " + strconv.Itoa(written) + " was fetched (Anaplan reclaims a request after 30 minutes without activity)", err: res.err}
-				}
-				return fmt.Errorf("anaplan: reading %s: page %d of read request %s: %w", t.what, written, rid, res.err)
-			}
-			if err := pw.page(res.data); err != nil {
-				if errors.Is(err, errReadChanged) {
-					return fmt.Errorf("anaplan: reading %s again after a failed request: page %d differs from what the first read wrote, so the data changed in between; w holds the first read's prefix (%d bytes)", t.what, written, s.n)
-				}
-				return fmt.Errorf("anaplan: writing %s: %w", t.what, err)
-			}
-			select {
-			case free <- res.data[:0]:
+		case err := <-head:
+			var we *writeError
+			switch {
+			case err == nil:
+			case errors.Is(err, errReadChanged):
+				return fmt.Errorf("anaplan: reading %s again after a failed request: page %d differs from what the first read wrote, so the data changed in between; w holds the first read's prefix (%d bytes)", t.what, written, s.n)
+			case errors.As(err, &we):
+				return fmt.Errorf("anaplan: writing %s: %w", t.what, we.err)
 			default:
+				if ae := (*APIError)(nil); errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+					return &readFailure{what: t.what, requestID: rid, reason: "was gone when page " + strconv.Itoa(written) + " was fetched (Anaplan reclaims a request after 30 minutes without activity)", err: err}
+				}
+				return fmt.Errorf("anaplan: reading %s: page %d of read request %s: %w", t.what, written, rid, err)
 			}
 			written++
-			prog.Pages = written
+			prog.Pages, prog.Bytes = written, s.n
+			if written < next {
+				close(fetches[written%conc].turn)
+			}
 			report()
 		case <-tick:
 			st, err := m.pollRead(ctx, reqURL)
@@ -444,11 +449,6 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 			report()
 		}
 	}
-}
-
-type pageResult struct {
-	data []byte
-	err  error
 }
 
 // startRead POSTs a read request and returns its ID and state.
@@ -506,118 +506,238 @@ func (m *ModelHandle) deleteRead(parent context.Context, reqURL string) error {
 	return nil
 }
 
-// fetchPage GETs page n into buf's storage. A body cut short is fetched
-// again (twice at most); status codes and network errors before an answer
-// are the transport's to retry.
-func (m *ModelHandle) fetchPage(ctx context.Context, reqURL string, n int, buf []byte, limit int64) ([]byte, error) {
+// pageFetch is one page on its way: fetched at once, held in buf until
+// its turn comes (turn closed: every earlier page is written), then
+// written, the rest of it streaming straight from the connection to w.
+type pageFetch struct {
+	n      int
+	turn   chan struct{}
+	done   chan error // the fetch's end, once the page is written
+	buf    []byte
+	passed int64 // bytes of the page given to the pageWriter
+}
+
+// writeError is a failure of the caller's writer: never retried.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// streamChunk is the size of the reads once a page streams to w.
+const streamChunk = 64 << 10
+
+// fetchPage GETs page pf.n and writes it through pw when its turn comes.
+// A body cut short is fetched again (twice at most), skipping what was
+// already written; status codes and network errors before an answer are
+// the transport's to retry.
+func (m *ModelHandle) fetchPage(ctx context.Context, reqURL string, pf *pageFetch, pw *pageWriter, limit int64) error {
 	var lastErr error
 	for range 3 {
-		req, err := m.c.newRequest(ctx, http.MethodGet, reqURL+"/pages/"+strconv.Itoa(n), nil, "")
+		req, err := m.c.newRequest(ctx, http.MethodGet, reqURL+"/pages/"+strconv.Itoa(pf.n), nil, "")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.Header.Set("Accept", "text/csv")
 		resp, err := m.c.send(req, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		buf, err = readPage(resp, buf, limit)
-		if err == nil || errors.Is(err, errPageTooLarge) {
-			return buf, err
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		err = pf.consume(ctx, resp, pw, limit)
+		var we *writeError
+		if err == nil || errors.As(err, &we) || errors.Is(err, errPageTooLarge) || errors.Is(err, errReadChanged) || ctx.Err() != nil {
+			return err
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("reading the page failed three times: %w", lastErr)
+	return fmt.Errorf("reading the page failed three times: %w", lastErr)
 }
 
 var errPageTooLarge = errors.New("page too large")
 
-// readPage reads and closes a page's body into buf's storage, refusing
-// more than limit bytes. The transport has already undone any gzip.
-func readPage(resp *http.Response, buf []byte, limit int64) ([]byte, error) {
+func tooLarge(limit int64) error {
+	return fmt.Errorf("%w: the page is larger than ReadOptions.MaxPageBytes (%d bytes): raise it", errPageTooLarge, limit)
+}
+
+// consume reads and closes one answer's body: into pf.buf until the
+// page's turn, then through pw. The transport has already undone any gzip.
+func (pf *pageFetch) consume(ctx context.Context, resp *http.Response, pw *pageWriter, limit int64) error {
 	defer resp.Body.Close()
-	tooLarge := func() error {
-		return fmt.Errorf("%w: the page is larger than ReadOptions.MaxPageBytes (%d bytes): raise it", errPageTooLarge, limit)
+	if resp.ContentLength > limit {
+		return tooLarge(limit)
 	}
-	if n := resp.ContentLength; n >= 0 {
-		if n > limit {
-			return nil, tooLarge()
+	body := io.Reader(resp.Body)
+	if pf.passed > 0 { // a retry: what was written already is skipped
+		if _, err := io.CopyN(io.Discard, body, pf.passed); err != nil {
+			return err
 		}
-		if int64(cap(buf)) < n {
-			buf = make([]byte, n)
+	}
+	buf := pf.buf[:0]
+	defer func() { pf.buf = buf[:0] }()
+	streaming := false
+	var total int64 = pf.passed
+	for {
+		if !streaming {
+			select {
+			case <-pf.turn:
+				streaming = true
+				if pf.passed == 0 {
+					pw.begin()
+				}
+				if err := pf.pass(pw, buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			default:
+			}
 		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			return nil, err
+		if len(buf) == cap(buf) {
+			// Grow: to the rest of the page when its length is known (the
+			// last read then ends at once with io.EOF), else by doubling;
+			// a streaming page only needs a chunk.
+			want := streamChunk
+			if !streaming {
+				want = max(2*cap(buf), streamChunk)
+				if resp.ContentLength >= 0 {
+					want = max(int(resp.ContentLength-total), 1)
+				}
+			}
+			nb := make([]byte, len(buf), len(buf)+want)
+			copy(nb, buf)
+			buf = nb
 		}
-		return buf, nil
+		k, err := body.Read(buf[len(buf):cap(buf)])
+		total += int64(k)
+		if total > limit {
+			return tooLarge(limit)
+		}
+		buf = buf[:len(buf)+k]
+		if streaming && len(buf) > 0 {
+			if werr := pf.pass(pw, buf); werr != nil {
+				return werr
+			}
+			buf = buf[:0]
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
 	}
-	b := bytes.NewBuffer(buf[:0])
-	if _, err := b.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
-		return nil, err
+	if !streaming {
+		select {
+		case <-pf.turn:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if pf.passed == 0 {
+			pw.begin()
+		}
+		if err := pf.pass(pw, buf); err != nil {
+			return err
+		}
 	}
-	if int64(b.Len()) > limit {
-		return nil, tooLarge()
+	return pw.end()
+}
+
+// pass gives b to the pageWriter and counts it.
+func (pf *pageFetch) pass(pw *pageWriter, b []byte) error {
+	if len(b) == 0 {
+		return nil
 	}
-	return b.Bytes(), nil
+	pf.passed += int64(len(b))
+	return pw.write(b)
 }
 
 // pageWriter writes pages as one CSV document: a page that starts with
 // the header of the first page has it dropped, and a page that does not
-// end with a line end gets one before the next page's rows.
+// end with a line end gets one before the next page's rows. Pages come in
+// pieces, one page at a time (begin, write…, end), from one goroutine at a
+// time.
 type pageWriter struct {
 	s      *readSink
+	limit  int64
 	header []byte // the first record of the first page with data, without BOM or line end
 	known  bool
-	needNL bool
+
+	// the page under way
+	inFirst bool   // its first record is still being gathered
+	first   []byte // what of it has come
+	quoted  bool   // inside a quoted field of the first record
+
+	wrote     bool // anything written so far
+	last      byte // the last byte written
+	pendingNL bool // the page before ended without a line end
 }
 
-func (p *pageWriter) page(data []byte) error {
-	if len(data) == 0 {
+func (p *pageWriter) begin() {
+	p.inFirst, p.first, p.quoted = true, p.first[:0], false
+	p.pendingNL = p.wrote && p.last != '\n'
+}
+
+func (p *pageWriter) write(b []byte) error {
+	if p.inFirst {
+		end := -1
+		for i, c := range b {
+			if c == '"' {
+				p.quoted = !p.quoted
+			} else if c == '\n' && !p.quoted {
+				end = i + 1
+				break
+			}
+		}
+		if end < 0 {
+			if int64(len(p.first)+len(b)) > p.limit {
+				return tooLarge(p.limit)
+			}
+			p.first = append(p.first, b...)
+			return nil
+		}
+		p.first = append(p.first, b[:end]...)
+		b = b[end:]
+		if err := p.firstRecord(); err != nil {
+			return err
+		}
+	}
+	return p.emit(b)
+}
+
+// end finishes a page.
+func (p *pageWriter) end() error {
+	if p.inFirst {
+		return p.firstRecord()
+	}
+	return nil
+}
+
+// firstRecord decides about the first record of a page: the header the
+// first time, dropped later when it repeats the header.
+func (p *pageWriter) firstRecord() error {
+	p.inFirst = false
+	if len(p.first) == 0 {
 		return nil
 	}
-	end := recordEnd(data)
-	first := trimEOL(bytes.TrimPrefix(data[:end], utf8BOM))
+	rec := trimEOL(bytes.TrimPrefix(p.first, utf8BOM))
 	if !p.known {
-		p.header, p.known = bytes.Clone(first), true
-	} else if bytes.Equal(first, p.header) {
-		data = data[end:]
-	}
-	if len(data) == 0 {
+		p.header, p.known = bytes.Clone(rec), true
+	} else if bytes.Equal(rec, p.header) {
 		return nil
 	}
-	if p.needNL {
+	return p.emit(p.first)
+}
+
+func (p *pageWriter) emit(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if p.pendingNL {
+		p.pendingNL = false
 		if err := p.s.write([]byte{'\n'}); err != nil {
 			return err
 		}
 	}
-	p.needNL = data[len(data)-1] != '\n'
-	return p.s.write(data)
-}
-
-// recordEnd returns the length of the first CSV record of b with its line
-// end: a line end inside a quoted field does not end it.
-func recordEnd(b []byte) int {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return len(b)
-	}
-	if bytes.IndexByte(b[:i], '"') < 0 {
-		return i + 1
-	}
-	quoted := false
-	for j, c := range b {
-		switch {
-		case c == '"':
-			quoted = !quoted
-		case c == '\n' && !quoted:
-			return j + 1
-		}
-	}
-	return len(b)
+	p.wrote, p.last = true, b[len(b)-1]
+	return p.s.write(b)
 }
 
 func trimEOL(b []byte) []byte {
@@ -629,32 +749,31 @@ func trimEOL(b []byte) []byte {
 var errReadChanged = errors.New("the data changed between two read requests")
 
 // readSink is the caller's writer, counting and (when restarts are
-// possible) hashing what it is given. After a restart, the first n bytes
-// of the new request are compared with what was written (by hash) instead
-// of being written again.
+// possible) checksumming what it is given. After a restart, the first n
+// bytes of the new request are compared with what was written (by length
+// and CRC-32C, which the CPU computes at memory speed) instead of being
+// written again.
 type readSink struct {
 	w      io.Writer
 	n      int64
 	verify bool
-	h      maphash.Hash // of the n bytes written
+	h      hash.Hash32 // of the n bytes written
 
-	replay int64        // bytes of the new request still to compare
-	rh     maphash.Hash // of the new request's bytes compared so far
-	want   uint64
+	replay int64       // bytes of the new request still to compare
+	rh     hash.Hash32 // of the new request's bytes compared so far
+	want   uint32
 }
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 func newReadSink(w io.Writer, verify bool) *readSink {
-	s := &readSink{w: w, verify: verify}
-	seed := maphash.MakeSeed()
-	s.h.SetSeed(seed)
-	s.rh.SetSeed(seed)
-	return s
+	return &readSink{w: w, verify: verify, h: crc32.New(castagnoli), rh: crc32.New(castagnoli)}
 }
 
 // restart prepares for a new request whose data starts with what was
 // written.
 func (s *readSink) restart() {
-	s.replay, s.want = s.n, s.h.Sum64()
+	s.replay, s.want = s.n, s.h.Sum32()
 	s.rh.Reset()
 }
 
@@ -666,7 +785,7 @@ func (s *readSink) write(p []byte) error {
 		_, _ = s.rh.Write(p[:k])
 		s.replay -= k
 		p = p[k:]
-		if s.replay == 0 && s.rh.Sum64() != s.want {
+		if s.replay == 0 && s.rh.Sum32() != s.want {
 			return errReadChanged
 		}
 	}
@@ -681,5 +800,8 @@ func (s *readSink) write(p []byte) error {
 	if err == nil && k < len(p) {
 		err = io.ErrShortWrite
 	}
-	return err
+	if err != nil {
+		return &writeError{err}
+	}
+	return nil
 }
