@@ -35,6 +35,46 @@ type readFixture struct {
 	m        *anaplan.ModelHandle
 	inFlight atomic.Int64
 	maxPages atomic.Int64
+
+	mu  sync.Mutex
+	cut map[string]int // page path suffix ("/pages/3") → bytes after which its next answer's body breaks
+}
+
+// cutBody breaks the body of the next answer for a page after n bytes.
+func (f *readFixture) cutBody(page, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut == nil {
+		f.cut = map[string]int{}
+	}
+	f.cut["/pages/"+strconv.Itoa(page)] = n
+}
+
+func (f *readFixture) takeCut(path string) (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for suffix, n := range f.cut {
+		if strings.HasSuffix(path, suffix) {
+			delete(f.cut, suffix)
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// brokenBody yields n bytes of a body, then fails as a dropped connection.
+type brokenBody struct {
+	io.ReadCloser
+	left int
+}
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	k, err := b.ReadCloser.Read(p[:min(len(p), b.left)])
+	b.left -= k
+	return k, err
 }
 
 func newReadFixture(t testing.TB) *readFixture {
@@ -56,7 +96,11 @@ func newReadFixture(t testing.TB) *readFixture {
 			}
 		}
 		defer f.inFlight.Add(-1)
-		return next.RoundTrip(req)
+		resp, err := next.RoundTrip(req)
+		if n, ok := f.takeCut(req.URL.Path); ok && err == nil {
+			resp.Body = &brokenBody{ReadCloser: resp.Body, left: n}
+		}
+		return resp, err
 	})
 	c, err := anaplan.New(context.Background(),
 		anaplan.WithEndpoints(f.srv.Endpoints()),
@@ -317,6 +361,46 @@ func TestReadRestarts(t *testing.T) {
 			}
 			if len(reqs) != tc.wantReqs || failed != tc.wantFailed {
 				t.Errorf("%d requests of which %d failed, want %d and %d", len(reqs), failed, tc.wantReqs, tc.wantFailed)
+			}
+		})
+	}
+}
+
+// A page whose body breaks off is fetched again and continues where it
+// stopped, whether it was streaming to w (the next page in order) or
+// waiting in its buffer; a break inside the header is no different.
+func TestReadBodyCutShort(t *testing.T) {
+	rows := readRows(120)
+	tests := []struct {
+		name  string
+		conc  int
+		cuts  map[int]int // page → bytes before the break
+	}{
+		{name: "streaming page, in its header", conc: 1, cuts: map[int]int{0: 10, 4: 30}},
+		{name: "streaming pages, mid-row", conc: 1, cuts: map[int]int{2: 97, 3: 1}},
+		{name: "buffered pages", conc: 4, cuts: map[int]int{1: 50, 2: 200, 3: 5}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newReadFixture(t)
+			f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
+			f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10, PagesPerPoll: 100, RepeatHeader: true})
+			for p, n := range tc.cuts {
+				f.cutBody(p, n)
+			}
+			var out bytes.Buffer
+			if _, err := f.m.ReadView(context.Background(), testView, &out, fastReadPolls(&anaplan.ReadOptions{Concurrency: tc.conc})); err != nil {
+				t.Fatalf("ReadView: %v", err)
+			}
+			if diff := cmp.Diff(csvDoc(readHeader, rows), out.String()); diff != "" {
+				t.Errorf("CSV written (-want +got):\n%s", diff)
+			}
+			r := f.srv.ReadRequests(testWS, testModel)
+			if len(r) != 1 || r[0].PagesServed != r[0].TotalPages+len(tc.cuts) {
+				t.Errorf("requests %+v, want one with %d pages served (%d fetched again)", r, r[0].TotalPages+len(tc.cuts), len(tc.cuts))
+			}
+			if len(f.cut) != 0 {
+				t.Errorf("cuts not reached: %v", f.cut)
 			}
 		})
 	}
