@@ -372,9 +372,9 @@ func TestReadRestarts(t *testing.T) {
 func TestReadBodyCutShort(t *testing.T) {
 	rows := readRows(120)
 	tests := []struct {
-		name  string
-		conc  int
-		cuts  map[int]int // page → bytes before the break
+		name string
+		conc int
+		cuts map[int]int // page → bytes before the break
 	}{
 		{name: "streaming page, in its header", conc: 1, cuts: map[int]int{0: 10, 4: 30}},
 		{name: "streaming pages, mid-row", conc: 1, cuts: map[int]int{2: 97, 3: 1}},
