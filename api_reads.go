@@ -591,15 +591,18 @@ func (pf *pageFetch) consume(ctx context.Context, resp *http.Response, pw *pageW
 			}
 		}
 		if len(buf) == cap(buf) {
-			// Grow: to the rest of the page when its length is known (the
-			// last read then ends at once with io.EOF), else by doubling;
-			// a streaming page only needs a chunk.
+			// Grow: a streaming page only needs a chunk; a page of known
+			// length gets room for the rest of it and an eighth more, so
+			// that the buffer serves later pages of about the same size
+			// without growing again; otherwise double.
 			want := streamChunk
-			if !streaming {
-				want = max(2*cap(buf), streamChunk)
-				if resp.ContentLength >= 0 {
-					want = max(int(resp.ContentLength-total), 1)
-				}
+			switch {
+			case streaming:
+			case resp.ContentLength >= 0:
+				rest := int(resp.ContentLength - total)
+				want = rest + rest/8 + 1
+			default:
+				want = max(cap(buf), streamChunk)
 			}
 			nb := make([]byte, len(buf), len(buf)+want)
 			copy(nb, buf)
