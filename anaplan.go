@@ -42,6 +42,8 @@ type Client struct {
 	endpoints Endpoints
 	scheme    string
 
+	opened []SettingsStore // closed by Close
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -67,7 +69,8 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.scheme == nil {
 		return nil, errors.New("anaplan: no way to authenticate was given: use WithBasic, WithCertificate, WithOAuth or WithTokenSource, or AuthScheme in a connection string")
 	}
-	if cfg.now == nil {
+	realClock := cfg.now == nil
+	if realClock {
 		cfg.now = time.Now
 	}
 	if cfg.logger == nil {
@@ -101,18 +104,25 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	f, err := cfg.scheme.build(env)
 	if err != nil {
+		closeStores(cfg.opened)
 		return nil, err
 	}
-	cache := newTokenCache(f, cfg.now, cfg.logger)
+	var cacheClock func() time.Time // nil: the real clock, kept by timers
+	if !realClock {
+		cacheClock = cfg.now
+	}
+	cache := newTokenCache(f, cacheClock, cfg.logger)
 	at := &authTransport{next: tr, uaValue: tr.uaValue, cache: cache, hosts: [2]origin{newOrigin(ep.Auth), newOrigin(ep.API)}}
 	c := &Client{
 		cache:     cache,
 		hc:        &http.Client{Transport: at, Timeout: timeout, CheckRedirect: checkRedirect},
 		endpoints: ep,
 		scheme:    cfg.scheme.name(),
+		opened:    cfg.opened,
 	}
 	if err := cache.prime(ctx); err != nil {
 		_ = cache.close(context.WithoutCancel(ctx))
+		closeStores(cfg.opened)
 		return nil, err
 	}
 	return c, nil
@@ -155,8 +165,27 @@ func (c *Client) Endpoints() Endpoints { return c.endpoints }
 // holds and revokes nothing, so the next process reuses those tokens. Calls
 // after the first return the first call's result.
 func (c *Client) Close(ctx context.Context) error {
-	c.closeOnce.Do(func() { c.closeErr = c.cache.close(ctx) })
+	c.closeOnce.Do(func() {
+		c.closeErr = c.cache.close(ctx)
+		if err := closeStores(c.opened); err != nil {
+			c.closeErr = errors.Join(c.closeErr, err)
+		}
+	})
 	return c.closeErr
+}
+
+// closeStores closes the settings stores a connection string opened through
+// a registered scheme (RegisterSettingsScheme).
+func closeStores(stores []SettingsStore) error {
+	var errs []error
+	for _, s := range stores {
+		if cl, ok := s.(interface{ Close() error }); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("anaplan: closing the OAuth settings store: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // String describes the client without secrets.

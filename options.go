@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ type config struct {
 	logger     *slog.Logger
 	ua         string
 	store      SettingsStore
+	opened     []SettingsStore // stores opened from an OAuthSettingsLocation scheme: closed with the client
 	timeout    time.Duration
 	timeoutSet bool
 	errs       []error
@@ -66,6 +68,7 @@ type basicScheme struct{ user, password string }
 func (basicScheme) name() string { return "Basic" }
 
 func (s basicScheme) build(env *buildEnv) (fetcher, error) {
+	rememberSecret(s.password, s.user+":"+s.password, base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
 	switch {
 	case s.user == "":
 		return nil, errors.New("anaplan: Basic authentication needs a user name (WithBasic user, or User in the connection string)")

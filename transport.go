@@ -363,7 +363,8 @@ func decodeError(resp *http.Response, body []byte) *APIError {
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
-	e.Message = truncate(strings.TrimSpace(e.Message), 300)
+	e.Message = truncate(scrubServerText(strings.TrimSpace(e.Message)), 300)
+	e.Code = truncate(scrubServerText(e.Code), 100)
 	return e
 }
 
