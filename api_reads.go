@@ -274,6 +274,8 @@ func (m *ModelHandle) read(ctx context.Context, t readTarget, w io.Writer, o Rea
 			return s.n, fmt.Errorf("anaplan: read of %s stopped after %d bytes: %w", t.what, s.n, context.Cause(ctx))
 		case rf != nil && attempt > 0:
 			return s.n, fmt.Errorf("anaplan: reading %s failed %d times (the last time: %w); w holds the first %d bytes", t.what, attempt+1, err, s.n)
+		case rf != nil:
+			return s.n, fmt.Errorf("%w; w holds the first %d bytes: read again (ReadOptions.Restarts < 0 turned restarts off)", err, s.n)
 		}
 		return s.n, err
 	}
