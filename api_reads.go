@@ -174,7 +174,7 @@ func (m *ModelHandle) ReadList(ctx context.Context, listID string, w io.Writer, 
 // with a nil record. Breaking out of the loop stops the read and deletes
 // the request before the loop statement ends.
 func (m *ModelHandle) ReadViewRows(ctx context.Context, viewID string, opts *ReadOptions) iter.Seq2[[]string, error] {
-	return readRows(ctx, func(ctx context.Context, w io.Writer) error {
+	return readRecords(ctx, func(ctx context.Context, w io.Writer) error {
 		_, err := m.ReadView(ctx, viewID, w, opts)
 		return err
 	})
@@ -183,14 +183,14 @@ func (m *ModelHandle) ReadViewRows(ctx context.Context, viewID string, opts *Rea
 // ReadListRows reads the list listID as ReadList does and yields its CSV
 // records as ReadViewRows does.
 func (m *ModelHandle) ReadListRows(ctx context.Context, listID string, opts *ReadOptions) iter.Seq2[[]string, error] {
-	return readRows(ctx, func(ctx context.Context, w io.Writer) error {
+	return readRecords(ctx, func(ctx context.Context, w io.Writer) error {
 		_, err := m.ReadList(ctx, listID, w, opts)
 		return err
 	})
 }
 
-// readRows runs read into a pipe and parses what comes out of it.
-func readRows(ctx context.Context, read func(context.Context, io.Writer) error) iter.Seq2[[]string, error] {
+// readRecords runs read into a pipe and parses what comes out of it.
+func readRecords(ctx context.Context, read func(context.Context, io.Writer) error) iter.Seq2[[]string, error] {
 	return func(yield func([]string, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		pr, pw := io.Pipe()
@@ -204,7 +204,7 @@ func readRows(ctx context.Context, read func(context.Context, io.Writer) error) 
 			_ = pr.Close() // unblocks a write under way
 			<-done         // the request is deleted once read returns
 		}()
-		cr := csv.NewReader(&bomSkipper{r: pr})
+		cr := csv.NewReader(&readBOMSkipper{r: pr})
 		cr.FieldsPerRecord = -1 // GRID_ALL_PAGES mixes page lines with rows
 		for {
 			rec, err := cr.Read()
@@ -222,20 +222,20 @@ func readRows(ctx context.Context, read func(context.Context, io.Writer) error) 
 	}
 }
 
-// bomSkipper drops a UTF-8 byte order mark at the start of a stream.
-type bomSkipper struct {
+// readBOMSkipper drops a UTF-8 byte order mark at the start of a stream.
+type readBOMSkipper struct {
 	r    io.Reader
 	done bool
 	head []byte
 }
 
-func (b *bomSkipper) Read(p []byte) (int, error) {
+func (b *readBOMSkipper) Read(p []byte) (int, error) {
 	if !b.done {
 		b.done = true
 		head := make([]byte, 3)
 		n, err := io.ReadFull(b.r, head)
 		head = head[:n]
-		if !bytes.HasPrefix(head, utf8BOM) {
+		if !bytes.HasPrefix(head, readBOM) {
 			b.head = head
 		}
 		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
@@ -250,7 +250,7 @@ func (b *bomSkipper) Read(p []byte) (int, error) {
 	return b.r.Read(p)
 }
 
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+var readBOM = []byte{0xEF, 0xBB, 0xBF}
 
 // read runs a read to its end, starting it again when its request fails.
 func (m *ModelHandle) read(ctx context.Context, t readTarget, w io.Writer, o ReadOptions) (int64, error) {
@@ -397,7 +397,7 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-head:
-			var we *writeError
+			var we *readWriteError
 			switch {
 			case err == nil:
 			case errors.Is(err, errReadChanged):
@@ -519,14 +519,14 @@ type pageFetch struct {
 	passed int64 // bytes of the page given to the pageWriter
 }
 
-// writeError is a failure of the caller's writer: never retried.
-type writeError struct{ err error }
+// readWriteError is a failure of the caller's writer: never retried.
+type readWriteError struct{ err error }
 
-func (e *writeError) Error() string { return e.err.Error() }
-func (e *writeError) Unwrap() error { return e.err }
+func (e *readWriteError) Error() string { return e.err.Error() }
+func (e *readWriteError) Unwrap() error { return e.err }
 
-// streamChunk is the size of the reads once a page streams to w.
-const streamChunk = 64 << 10
+// readStreamChunk is the size of the reads once a page streams to w.
+const readStreamChunk = 64 << 10
 
 // fetchPage GETs page pf.n and writes it through pw when its turn comes.
 // A body cut short is fetched again (twice at most), skipping what was
@@ -545,7 +545,7 @@ func (m *ModelHandle) fetchPage(ctx context.Context, reqURL string, pf *pageFetc
 			return err
 		}
 		err = pf.consume(ctx, resp, pw, limit)
-		var we *writeError
+		var we *readWriteError
 		if err == nil || errors.As(err, &we) || errors.Is(err, errPageTooLarge) || errors.Is(err, errReadChanged) || ctx.Err() != nil {
 			return err
 		}
@@ -556,7 +556,7 @@ func (m *ModelHandle) fetchPage(ctx context.Context, reqURL string, pf *pageFetc
 
 var errPageTooLarge = errors.New("page too large")
 
-func tooLarge(limit int64) error {
+func pageTooLarge(limit int64) error {
 	return fmt.Errorf("%w: the page is larger than ReadOptions.MaxPageBytes (%d bytes): raise it", errPageTooLarge, limit)
 }
 
@@ -565,7 +565,7 @@ func tooLarge(limit int64) error {
 func (pf *pageFetch) consume(ctx context.Context, resp *http.Response, pw *pageWriter, limit int64) error {
 	defer resp.Body.Close()
 	if resp.ContentLength > limit {
-		return tooLarge(limit)
+		return pageTooLarge(limit)
 	}
 	body := io.Reader(resp.Body)
 	if pf.passed > 0 { // a retry: what was written already is skipped
@@ -597,14 +597,14 @@ func (pf *pageFetch) consume(ctx context.Context, resp *http.Response, pw *pageW
 			// length gets room for the rest of it and an eighth more, so
 			// that the buffer serves later pages of about the same size
 			// without growing again; otherwise double.
-			want := streamChunk
+			want := readStreamChunk
 			switch {
 			case streaming:
 			case resp.ContentLength >= 0:
 				rest := int(resp.ContentLength - total)
 				want = rest + rest/8 + 1
 			default:
-				want = max(cap(buf), streamChunk)
+				want = max(cap(buf), readStreamChunk)
 			}
 			nb := make([]byte, len(buf), len(buf)+want)
 			copy(nb, buf)
@@ -613,7 +613,7 @@ func (pf *pageFetch) consume(ctx context.Context, resp *http.Response, pw *pageW
 		k, err := body.Read(buf[len(buf):cap(buf)])
 		total += int64(k)
 		if total > limit {
-			return tooLarge(limit)
+			return pageTooLarge(limit)
 		}
 		buf = buf[:len(buf)+k]
 		if streaming && len(buf) > 0 {
@@ -693,7 +693,7 @@ func (p *pageWriter) write(b []byte) error {
 		}
 		if end < 0 {
 			if int64(len(p.first)+len(b)) > p.limit {
-				return tooLarge(p.limit)
+				return pageTooLarge(p.limit)
 			}
 			p.first = append(p.first, b...)
 			return nil
@@ -722,7 +722,7 @@ func (p *pageWriter) firstRecord() error {
 	if len(p.first) == 0 {
 		return nil
 	}
-	rec := trimEOL(bytes.TrimPrefix(p.first, utf8BOM))
+	rec := trimRecordEnd(bytes.TrimPrefix(p.first, readBOM))
 	if !p.known {
 		p.header, p.known = bytes.Clone(rec), true
 	} else if bytes.Equal(rec, p.header) {
@@ -745,7 +745,7 @@ func (p *pageWriter) emit(b []byte) error {
 	return p.s.write(b)
 }
 
-func trimEOL(b []byte) []byte {
+func trimRecordEnd(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte{'\n'})
 	return bytes.TrimSuffix(b, []byte{'\r'})
 }
@@ -769,10 +769,10 @@ type readSink struct {
 	want   uint32
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var readCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
 func newReadSink(w io.Writer, verify bool) *readSink {
-	return &readSink{w: w, verify: verify, h: crc32.New(castagnoli), rh: crc32.New(castagnoli)}
+	return &readSink{w: w, verify: verify, h: crc32.New(readCRCTable), rh: crc32.New(readCRCTable)}
 }
 
 // restart prepares for a new request whose data starts with what was
@@ -806,7 +806,7 @@ func (s *readSink) write(p []byte) error {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return &writeError{err}
+		return &readWriteError{err}
 	}
 	return nil
 }

@@ -24,8 +24,8 @@ import (
 )
 
 const (
-	testView = "102000000007"
-	testList = "101000000003"
+	readTestView = "102000000007"
+	readTestList = "101000000003"
 )
 
 // readFixture is a fake Anaplan and a client whose transport records the
@@ -62,13 +62,13 @@ func (f *readFixture) takeCut(path string) (int, bool) {
 	return 0, false
 }
 
-// brokenBody yields n bytes of a body, then fails as a dropped connection.
-type brokenBody struct {
+// readBrokenBody yields n bytes of a body, then fails as a dropped connection.
+type readBrokenBody struct {
 	io.ReadCloser
 	left int
 }
 
-func (b *brokenBody) Read(p []byte) (int, error) {
+func (b *readBrokenBody) Read(p []byte) (int, error) {
 	if b.left == 0 {
 		return 0, io.ErrUnexpectedEOF
 	}
@@ -84,7 +84,7 @@ func newReadFixture(t testing.TB) *readFixture {
 	f.srv.AddWorkspace(anaplantest.Workspace{ID: testWS, Name: "Finance"})
 	f.srv.AddModel(testWS, anaplantest.Model{ID: testModel, Name: "Budget"})
 	next := f.srv.Client().Transport
-	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+	rt := readRoundTrip(func(req *http.Request) (*http.Response, error) {
 		if !strings.Contains(req.URL.Path, "/pages/") {
 			return next.RoundTrip(req)
 		}
@@ -98,7 +98,7 @@ func newReadFixture(t testing.TB) *readFixture {
 		defer f.inFlight.Add(-1)
 		resp, err := next.RoundTrip(req)
 		if n, ok := f.takeCut(req.URL.Path); ok && err == nil {
-			resp.Body = &brokenBody{ReadCloser: resp.Body, left: n}
+			resp.Body = &readBrokenBody{ReadCloser: resp.Body, left: n}
 		}
 		return resp, err
 	})
@@ -115,13 +115,13 @@ func newReadFixture(t testing.TB) *readFixture {
 	return f
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
+type readRoundTrip func(*http.Request) (*http.Response, error)
 
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+func (f readRoundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// readRows makes n rows; some have fields that need quoting, line ends
+// readTestRows makes n rows; some have fields that need quoting, line ends
 // included, so that a page boundary is not simply a line.
-func readRows(n int) [][]string {
+func readTestRows(n int) [][]string {
 	rows := make([][]string, n)
 	for i := range rows {
 		name := "Item " + strconv.Itoa(i)
@@ -136,7 +136,7 @@ func readRows(n int) [][]string {
 	return rows
 }
 
-func sliceSource(rows [][]string) anaplantest.ReadSource {
+func readSliceSource(rows [][]string) anaplantest.ReadSource {
 	return func(yield func([]string) bool) {
 		for _, r := range rows {
 			if !yield(r) {
@@ -146,8 +146,8 @@ func sliceSource(rows [][]string) anaplantest.ReadSource {
 	}
 }
 
-// csvDoc is the CSV document a read of header and rows must write.
-func csvDoc(header []string, rows [][]string) string {
+// readCSVDoc is the CSV document a read of header and rows must write.
+func readCSVDoc(header []string, rows [][]string) string {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write(header)
@@ -157,19 +157,19 @@ func csvDoc(header []string, rows [][]string) string {
 
 var readHeader = []string{"Item, with comma", "Parent", "Value"}
 
-// progressRecorder records ReadProgress calls.
-type progressRecorder struct {
+// readProgressLog records ReadProgress calls.
+type readProgressLog struct {
 	mu    sync.Mutex
 	calls []anaplan.ReadProgress
 }
 
-func (p *progressRecorder) add(r anaplan.ReadProgress) {
+func (p *readProgressLog) add(r anaplan.ReadProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls = append(p.calls, r)
 }
 
-func (p *progressRecorder) last() anaplan.ReadProgress {
+func (p *readProgressLog) last() anaplan.ReadProgress {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.calls) == 0 {
@@ -180,7 +180,7 @@ func (p *progressRecorder) last() anaplan.ReadProgress {
 
 // pagesBeforeComplete is the largest number of pages written while the
 // request was not yet COMPLETE.
-func (p *progressRecorder) pagesBeforeComplete() int {
+func (p *readProgressLog) pagesBeforeComplete() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -231,14 +231,14 @@ func TestReadPages(t *testing.T) {
 			if header == nil {
 				header = readHeader
 			}
-			rows := readRows(tc.rows)
-			id := testView
+			rows := readTestRows(tc.rows)
+			id := readTestView
 			if tc.list {
-				id = testList
+				id = readTestList
 			}
-			f.srv.SetReadSource(testWS, testModel, id, header, sliceSource(rows))
+			f.srv.SetReadSource(testWS, testModel, id, header, readSliceSource(rows))
 			f.srv.SetReadBehaviour(testWS, testModel, id, tc.b)
-			var prog progressRecorder
+			var prog readProgressLog
 			opts := tc.opts
 			opts.Progress = prog.add
 			var out bytes.Buffer
@@ -252,7 +252,7 @@ func TestReadPages(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
-			want := csvDoc(header, rows)
+			want := readCSVDoc(header, rows)
 			if diff := cmp.Diff(want, out.String()); diff != "" {
 				t.Errorf("CSV written (-want +got):\n%s", diff)
 			}
@@ -269,6 +269,9 @@ func TestReadPages(t *testing.T) {
 			}
 			if r.TotalPages != tc.wantPages || r.PagesServed != tc.wantPages {
 				t.Errorf("pages: %d in the result, %d served; want %d each", r.TotalPages, r.PagesServed, tc.wantPages)
+			}
+			if wantGz := map[bool]int{true: tc.wantPages}[tc.b.Gzip]; r.PagesGzipped != wantGz {
+				t.Errorf("%d pages sent gzipped, want %d", r.PagesGzipped, wantGz)
 			}
 			if r.ExportType != tc.wantExport {
 				t.Errorf("exportType sent %q, want %q", r.ExportType, tc.wantExport)
@@ -292,8 +295,8 @@ func TestReadPages(t *testing.T) {
 }
 
 func TestReadRestarts(t *testing.T) {
-	rows := readRows(100)
-	want := csvDoc(readHeader, rows)
+	rows := readTestRows(100)
+	want := readCSVDoc(readHeader, rows)
 	tests := []struct {
 		name       string
 		failNext   int
@@ -313,7 +316,7 @@ func TestReadRestarts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newReadFixture(t)
 			var calls atomic.Int64
-			f.srv.SetReadSource(testWS, testModel, testView, readHeader, func(yield func([]string) bool) {
+			f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, func(yield func([]string) bool) {
 				k := calls.Add(1)
 				for i, r := range rows {
 					if tc.changes && k > 1 && i == 5 {
@@ -324,10 +327,10 @@ func TestReadRestarts(t *testing.T) {
 					}
 				}
 			})
-			f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10, FailNext: tc.failNext, FailAfterPages: 4, RepeatHeader: true})
-			var prog progressRecorder
+			f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10, FailNext: tc.failNext, FailAfterPages: 4, RepeatHeader: true})
+			var prog readProgressLog
 			var out bytes.Buffer
-			n, err := f.m.ReadView(context.Background(), testView, &out, fastReadPolls(&anaplan.ReadOptions{Restarts: tc.restarts, Progress: prog.add}))
+			n, err := f.m.ReadView(context.Background(), readTestView, &out, fastReadPolls(&anaplan.ReadOptions{Restarts: tc.restarts, Progress: prog.add}))
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("ReadView: %v", err)
@@ -370,7 +373,7 @@ func TestReadRestarts(t *testing.T) {
 // stopped, whether it was streaming to w (the next page in order) or
 // waiting in its buffer; a break inside the header is no different.
 func TestReadBodyCutShort(t *testing.T) {
-	rows := readRows(120)
+	rows := readTestRows(120)
 	tests := []struct {
 		name string
 		conc int
@@ -383,16 +386,16 @@ func TestReadBodyCutShort(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newReadFixture(t)
-			f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
-			f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10, PagesPerPoll: 100, RepeatHeader: true})
+			f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(rows))
+			f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10, PagesPerPoll: 100, RepeatHeader: true})
 			for p, n := range tc.cuts {
 				f.cutBody(p, n)
 			}
 			var out bytes.Buffer
-			if _, err := f.m.ReadView(context.Background(), testView, &out, fastReadPolls(&anaplan.ReadOptions{Concurrency: tc.conc})); err != nil {
+			if _, err := f.m.ReadView(context.Background(), readTestView, &out, fastReadPolls(&anaplan.ReadOptions{Concurrency: tc.conc})); err != nil {
 				t.Fatalf("ReadView: %v", err)
 			}
-			if diff := cmp.Diff(csvDoc(readHeader, rows), out.String()); diff != "" {
+			if diff := cmp.Diff(readCSVDoc(readHeader, rows), out.String()); diff != "" {
 				t.Errorf("CSV written (-want +got):\n%s", diff)
 			}
 			r := f.srv.ReadRequests(testWS, testModel)
@@ -410,9 +413,9 @@ func TestReadBodyCutShort(t *testing.T) {
 // the fake's clock) is started again, and the read completes.
 func TestReadExpiredRequest(t *testing.T) {
 	f := newReadFixture(t)
-	rows := readRows(100)
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	rows := readTestRows(100)
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10})
 	var once sync.Once
 	opts := fastReadPolls(&anaplan.ReadOptions{Concurrency: 1, Progress: func(p anaplan.ReadProgress) {
 		if p.Pages == 3 && p.Restarts == 0 {
@@ -420,10 +423,10 @@ func TestReadExpiredRequest(t *testing.T) {
 		}
 	}})
 	var out bytes.Buffer
-	if _, err := f.m.ReadView(context.Background(), testView, &out, opts); err != nil {
+	if _, err := f.m.ReadView(context.Background(), readTestView, &out, opts); err != nil {
 		t.Fatalf("ReadView: %v", err)
 	}
-	if diff := cmp.Diff(csvDoc(readHeader, rows), out.String()); diff != "" {
+	if diff := cmp.Diff(readCSVDoc(readHeader, rows), out.String()); diff != "" {
 		t.Errorf("CSV written (-want +got):\n%s", diff)
 	}
 	reqs := f.srv.ReadRequests(testWS, testModel)
@@ -436,10 +439,10 @@ func TestReadExpiredRequest(t *testing.T) {
 // other pages do not, and a status request is no activity.
 func TestReadRequestIdleTimer(t *testing.T) {
 	f := newReadFixture(t)
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(readRows(300)))
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 1, PagesPerPoll: 300})
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(readTestRows(300)))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 1, PagesPerPoll: 300})
 	var tok string // the fake's tokens live 35 minutes on its clock: a new one for each step
-	base := f.srv.Endpoints().API + "/workspaces/" + testWS + "/models/" + testModel + "/views/" + testView + "/readRequests"
+	base := f.srv.Endpoints().API + "/workspaces/" + testWS + "/models/" + testModel + "/views/" + readTestView + "/readRequests"
 	do := func(method, u string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, u, strings.NewReader(`{"exportType":"TABULAR_MULTI_COLUMN"}`))
@@ -503,10 +506,10 @@ func (f *readFixture) token(t *testing.T) string {
 // w, and deletes its request (CANCELLED, as it was still running).
 func TestReadCancelled(t *testing.T) {
 	f := newReadFixture(t)
-	rows := readRows(200)
-	want := csvDoc(readHeader, rows)
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	rows := readTestRows(200)
+	want := readCSVDoc(readHeader, rows)
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opts := fastReadPolls(&anaplan.ReadOptions{Progress: func(p anaplan.ReadProgress) {
@@ -515,7 +518,7 @@ func TestReadCancelled(t *testing.T) {
 		}
 	}})
 	var out bytes.Buffer
-	n, err := f.m.ReadView(ctx, testView, &out, opts)
+	n, err := f.m.ReadView(ctx, readTestView, &out, opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("ReadView error %v, want context.Canceled", err)
 	}
@@ -529,15 +532,15 @@ func TestReadCancelled(t *testing.T) {
 }
 
 func TestReadRows(t *testing.T) {
-	rows := readRows(75)
+	rows := readTestRows(75)
 	for _, list := range []bool{false, true} {
 		t.Run(fmt.Sprint("list=", list), func(t *testing.T) {
 			f := newReadFixture(t)
-			id := testView
+			id := readTestView
 			if list {
-				id = testList
+				id = readTestList
 			}
-			f.srv.SetReadSource(testWS, testModel, id, readHeader, sliceSource(rows))
+			f.srv.SetReadSource(testWS, testModel, id, readHeader, readSliceSource(rows))
 			f.srv.SetReadBehaviour(testWS, testModel, id, anaplantest.ReadBehaviour{PageRows: 10, RepeatHeader: list})
 			seq := f.m.ReadViewRows(context.Background(), id, fastReadPolls(nil))
 			if list {
@@ -564,10 +567,10 @@ func TestReadRows(t *testing.T) {
 // the time the loop statement ends.
 func TestReadRowsBreak(t *testing.T) {
 	f := newReadFixture(t)
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(readRows(500)))
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(readTestRows(500)))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10})
 	k := 0
-	for _, err := range f.m.ReadViewRows(context.Background(), testView, fastReadPolls(nil)) {
+	for _, err := range f.m.ReadViewRows(context.Background(), readTestView, fastReadPolls(nil)) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -587,10 +590,10 @@ func TestReadRowsByteOrderMark(t *testing.T) {
 	f := newReadFixture(t)
 	header := []string{"\ufeffName", "Code"}
 	rows := [][]string{{"a", "1"}, {"b", "2"}, {"c", "3"}}
-	f.srv.SetReadSource(testWS, testModel, testList, header, sliceSource(rows))
-	f.srv.SetReadBehaviour(testWS, testModel, testList, anaplantest.ReadBehaviour{PageRows: 1, RepeatHeader: true})
+	f.srv.SetReadSource(testWS, testModel, readTestList, header, readSliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestList, anaplantest.ReadBehaviour{PageRows: 1, RepeatHeader: true})
 	var got [][]string
-	for rec, err := range f.m.ReadListRows(context.Background(), testList, fastReadPolls(nil)) {
+	for rec, err := range f.m.ReadListRows(context.Background(), readTestList, fastReadPolls(nil)) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -602,9 +605,9 @@ func TestReadRowsByteOrderMark(t *testing.T) {
 	}
 }
 
-type diskFullWriter struct{ after int }
+type readDiskFullWriter struct{ after int }
 
-func (w *diskFullWriter) Write(p []byte) (int, error) {
+func (w *readDiskFullWriter) Write(p []byte) (int, error) {
 	if w.after -= len(p); w.after < 0 {
 		return 0, errors.New("disk full")
 	}
@@ -613,8 +616,8 @@ func (w *diskFullWriter) Write(p []byte) (int, error) {
 
 func TestReadErrors(t *testing.T) {
 	f := newReadFixture(t)
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(readRows(100)))
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(readTestRows(100)))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10})
 	ctx := context.Background()
 	tests := []struct {
 		name     string
@@ -627,23 +630,23 @@ func TestReadErrors(t *testing.T) {
 			return err
 		}, want: "404"},
 		{name: "export type on a list", read: func() error {
-			_, err := f.m.ReadList(ctx, testList, io.Discard, &anaplan.ReadOptions{ExportType: anaplan.ReadGridAllPages})
+			_, err := f.m.ReadList(ctx, readTestList, io.Discard, &anaplan.ReadOptions{ExportType: anaplan.ReadGridAllPages})
 			return err
 		}, want: "lists have no export type"},
 		{name: "concurrency out of range", read: func() error {
-			_, err := f.m.ReadView(ctx, testView, io.Discard, &anaplan.ReadOptions{Concurrency: anaplan.MaxConcurrency + 1})
+			_, err := f.m.ReadView(ctx, readTestView, io.Discard, &anaplan.ReadOptions{Concurrency: anaplan.MaxConcurrency + 1})
 			return err
 		}, want: "ReadOptions.Concurrency 65 is out of range"},
 		{name: "nil writer", read: func() error {
-			_, err := f.m.ReadView(ctx, testView, nil, nil)
+			_, err := f.m.ReadView(ctx, readTestView, nil, nil)
 			return err
 		}, want: "needs a writer"},
 		{name: "page too large", read: func() error {
-			_, err := f.m.ReadView(ctx, testView, io.Discard, fastReadPolls(&anaplan.ReadOptions{MaxPageBytes: 100}))
+			_, err := f.m.ReadView(ctx, readTestView, io.Discard, fastReadPolls(&anaplan.ReadOptions{MaxPageBytes: 100}))
 			return err
 		}, want: "larger than ReadOptions.MaxPageBytes (100 bytes)", wantReqs: 1},
 		{name: "writer fails", read: func() error {
-			_, err := f.m.ReadView(ctx, testView, &diskFullWriter{after: 1000}, fastReadPolls(nil))
+			_, err := f.m.ReadView(ctx, readTestView, &readDiskFullWriter{after: 1000}, fastReadPolls(nil))
 			return err
 		}, want: "disk full", wantReqs: 1},
 	}
@@ -676,16 +679,16 @@ func TestReadErrors(t *testing.T) {
 // with ErrReadNotDeleted; the data is complete.
 func TestReadDeleteFails(t *testing.T) {
 	f := newReadFixture(t)
-	rows := readRows(30)
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, sliceSource(rows))
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: 10})
+	rows := readTestRows(30)
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 10})
 	f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusInternalServerError, Path: "DELETE /2/0/workspaces/"})
 	var out bytes.Buffer
-	_, err := f.m.ReadView(context.Background(), testView, &out, fastReadPolls(nil))
+	_, err := f.m.ReadView(context.Background(), readTestView, &out, fastReadPolls(nil))
 	if !errors.Is(err, anaplan.ErrReadNotDeleted) {
 		t.Fatalf("ReadView error %v, want ErrReadNotDeleted", err)
 	}
-	if out.String() != csvDoc(readHeader, rows) {
+	if out.String() != readCSVDoc(readHeader, rows) {
 		t.Errorf("the data written is not complete")
 	}
 }
@@ -702,7 +705,7 @@ func TestReadMemoryBounded(t *testing.T) {
 	rowLen := len(strings.Join(row, ",")) + 8
 	nrows := total / rowLen
 	pageRows := (64 << 10) / rowLen
-	f.srv.SetReadSource(testWS, testModel, testView, readHeader, func(yield func([]string) bool) {
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, func(yield func([]string) bool) {
 		r := make([]string, len(row))
 		copy(r, row)
 		for i := range nrows {
@@ -713,9 +716,9 @@ func TestReadMemoryBounded(t *testing.T) {
 		}
 	})
 	// The fake keeps the pages it made, so that they are in the baseline.
-	f.srv.SetReadBehaviour(testWS, testModel, testView, anaplantest.ReadBehaviour{PageRows: pageRows, PagesPerPoll: 50, KeepPages: true})
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: pageRows, PagesPerPoll: 50, KeepPages: true})
 	opts := fastReadPolls(nil)
-	warm, err := f.m.ReadView(context.Background(), testView, io.Discard, opts)
+	warm, err := f.m.ReadView(context.Background(), readTestView, io.Discard, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -743,7 +746,7 @@ func TestReadMemoryBounded(t *testing.T) {
 			}
 		}
 	})
-	n, err := f.m.ReadView(context.Background(), testView, io.Discard, opts)
+	n, err := f.m.ReadView(context.Background(), readTestView, io.Discard, opts)
 	close(stop)
 	wg.Wait()
 	if err != nil || n != warm {

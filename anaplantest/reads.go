@@ -80,6 +80,7 @@ type ReadRequest struct {
 	AvailablePages, TotalPages int
 	Polls                      int // status requests answered
 	PagesServed                int // page requests answered with a page
+	PagesGzipped               int // of those, pages sent gzipped
 	Deleted                    bool
 	Expired                    bool // reclaimed after ReadRequestIdleTTL without activity
 }
@@ -426,7 +427,11 @@ func (s *Server) handleReadPage(kind string) http.HandlerFunc {
 			req.lastActive = now // as Anaplan: a page number divisible by 100 keeps the request alive
 		}
 		req.PagesServed++
-		pages, repeat, gz := req.pages, req.b.RepeatHeader, req.b.Gzip
+		pages, repeat := req.pages, req.b.RepeatHeader
+		gz := req.b.Gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+		if gz {
+			req.PagesGzipped++
+		}
 		rs.mu.Unlock()
 
 		var header []byte
@@ -435,7 +440,7 @@ func (s *Server) handleReadPage(kind string) http.HandlerFunc {
 		}
 		page := pages.pages[n]
 		w.Header().Set("Content-Type", "text/csv")
-		if gz && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if gz {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.WriteHeader(http.StatusOK)
 			zw := gzip.NewWriter(w)
