@@ -32,8 +32,10 @@ const (
 //
 // It is called once when a read request starts (the request then holds a
 // snapshot, as Anaplan's does), or once for all requests with
-// ReadBehaviour.KeepPages. The fake writes the rows as they are: the
-// source decides the layout an ExportType asks for.
+// ReadBehaviour.KeepPages. It runs outside the fake's locks, so it may
+// call the Server's methods (to read a fake model's cells, say). The fake
+// writes the rows as they are: the source decides the layout an ExportType
+// asks for.
 type ReadSource func(yield func(row []string) bool)
 
 // ReadBehaviour says how the read requests of a view or list run. The zero
@@ -101,6 +103,7 @@ type readObject struct {
 	src    ReadSource
 	b      ReadBehaviour
 	kept   *readPages // KeepPages: the pages made once
+	gen    int        // changes with every SetReadSource and SetReadBehaviour
 }
 
 // readPages is a result encoded as CSV, page by page. It is never modified
@@ -159,6 +162,7 @@ func (s *Server) SetReadSource(workspaceID, modelID, objectID string, header []s
 		rs.objects[k] = o
 	}
 	o.header, o.src, o.kept = slices.Clone(header), src, nil
+	o.gen++
 }
 
 // SetReadBehaviour sets how read requests of the view or list objectID
@@ -173,6 +177,7 @@ func (s *Server) SetReadBehaviour(workspaceID, modelID, objectID string, b ReadB
 		return false
 	}
 	o.b, o.kept = b, nil
+	o.gen++
 	return true
 }
 
@@ -247,12 +252,9 @@ func (s *Server) handleReadStart(kind string) http.HandlerFunc {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
-		b := o.b
+		b, gen := o.b, o.gen
 		var pages *readPages
 		if b.KeepPages {
-			if o.kept == nil {
-				o.kept = encodePages(o.header, o.src, b.PageRows)
-			}
 			pages = o.kept
 		}
 		header, src := o.header, o.src
@@ -269,10 +271,14 @@ func (s *Server) handleReadStart(kind string) http.HandlerFunc {
 		rs.mu.Unlock()
 
 		if pages == nil {
-			// The snapshot is made outside the lock: a source may be slow.
+			// The snapshot is made outside the lock: a source may be slow,
+			// or call the server.
 			pages = encodePages(header, src, b.PageRows)
 		}
 		rs.mu.Lock()
+		if b.KeepPages && o.gen == gen && o.kept == nil {
+			o.kept = pages
+		}
 		req.pages = pages
 		req.TotalPages = len(pages.pages)
 		answer := s.readJSON(r, req, false)
