@@ -51,8 +51,11 @@ type ReadOptions struct {
 	ExportType string
 	// Concurrency is the number of pages fetched at once, from 1 to
 	// MaxConcurrency (default DefaultConcurrency). Pages are written in
-	// order; memory used is about Concurrency pages, however large the
-	// result.
+	// order: the next one streams straight to w, the others wait in
+	// buffers, so memory used is about Concurrency-1 pages (plus 64 KiB),
+	// however large the result. With an http.Client of your own, keep at
+	// least Concurrency idle connections a host (MaxIdleConnsPerHost;
+	// http.DefaultTransport keeps 2), or connections are reopened.
 	Concurrency int
 	// PollInterval is the first wait between status requests while no
 	// new page is available (default 1 s); it grows by half each time
@@ -134,9 +137,11 @@ type readTarget struct {
 // every page in page order. It returns the number of bytes written.
 //
 // Pages are fetched while Anaplan is still producing the rest, Concurrency
-// at a time, and written in order as soon as each is next; memory stays
-// bounded by Concurrency pages however large the view. A page that repeats
-// the header (some do) has it dropped. A request that ends unsuccessful is
+// at a time, and written in order: the next page streams from the
+// connection to w while the following ones wait in buffers, so memory
+// stays bounded by Concurrency-1 pages however large the view. A page
+// that repeats the header (some do) has it dropped; a body cut short is
+// fetched again from where it stopped. A request that ends unsuccessful is
 // started again (see ReadOptions.Restarts). The request is deleted at the
 // end, also after an error or a cancelled ctx; the error then wraps ctx's
 // error, and w holds a prefix of the document.
