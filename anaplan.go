@@ -96,9 +96,20 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.timeoutSet {
 		timeout = cfg.timeout
 	}
-	tr := &transport{base: base, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
+	var callBound, signInBound time.Duration
+	if timeout == 0 && !cfg.timeoutSet {
+		// Nothing chosen: bounded by default, never waiting for ever.
+		callBound, signInBound = DefaultCallTimeout, DefaultSignInTimeout
+	}
+	idle := DefaultIdleTimeout
+	if cfg.idleSet {
+		idle = cfg.idle
+	}
+	tr := &transport{base: base, total: callBound, idle: idle, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
+	signInTr := *tr
+	signInTr.total = signInBound
 	env := &buildEnv{
-		hc:        &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect},
+		hc:        &http.Client{Transport: &signInTr, Timeout: timeout, CheckRedirect: noRedirect},
 		endpoints: ep,
 		cfg:       cfg,
 	}
@@ -135,8 +146,29 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 var defaultTransport = func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
+	t.ResponseHeaderTimeout = DefaultCallTimeout // a server that never answers
 	return t
 }()
+
+// The default bounds, in force when no Timeout is chosen (Timeout in a
+// connection string, WithTimeout, or the Timeout of the client given to
+// WithHTTPClient). An explicit Timeout (0 included, meaning none) replaces
+// the first two; WithIdleTimeout replaces the third.
+const (
+	// DefaultSignInTimeout bounds each request of a sign-in: Basic and
+	// certificate authentication, token refreshes of the auth service,
+	// OAuth device-code requests. Requests that spend a single-use OAuth
+	// credential have their own bound (45 s) that no timeout shortens.
+	DefaultSignInTimeout = 30 * time.Second
+	// DefaultCallTimeout bounds a call without a deadline in its context
+	// (metadata, listings, task starts and polls), retries included.
+	// Transfers (file and dump chunks, pages of large reads, cell data) are
+	// not bounded in total, only by DefaultIdleTimeout.
+	DefaultCallTimeout = 2 * time.Minute
+	// DefaultIdleTimeout ends an answer whose body brings no new bytes for
+	// this long: a stalled connection or server.
+	DefaultIdleTimeout = time.Minute
+)
 
 // noRedirect keeps the sign-in calls from following redirects: the
 // authentication service does not redirect, and a redirect elsewhere must
@@ -156,6 +188,11 @@ func (c *Client) Token(ctx context.Context) (*Token, error) { return c.cache.Tok
 
 // TokenSource returns the client's token cache as a TokenSource.
 func (c *Client) TokenSource() TokenSource { return c.cache }
+
+// AuthScheme names how the client signs in: "Basic", "Certificate",
+// "OAuth" or "TokenSource". Closing a Basic or Certificate client logs its
+// session out; closing an OAuth client persists its tokens.
+func (c *Client) AuthScheme() string { return c.scheme }
 
 // Endpoints returns the hosts the client talks to.
 func (c *Client) Endpoints() Endpoints { return c.endpoints }

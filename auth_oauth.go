@@ -26,8 +26,10 @@ const (
 	InitiateGetAndRefresh InitiateOAuth = "GETANDREFRESH" // as REFRESH, and sign the person in when no usable token exists
 )
 
-// DefaultScopes are requested when OAuthConfig.Scopes is empty.
-var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
+// DefaultScopes returns the scopes requested when OAuthConfig.Scopes is
+// empty: openid profile email offline_access. Each call returns a new slice,
+// so no caller can change what another gets.
+func DefaultScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
 
 // OAuthConfig configures OAuth 2.0 sign-in. String, GoString and LogValue
 // redact ClientSecret, AccessToken, RefreshToken and Verifier.
@@ -84,7 +86,7 @@ func OAuth2Config(cfg OAuthConfig, e Endpoints) *oauth2.Config {
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
-		scopes = DefaultScopes
+		scopes = DefaultScopes()
 	}
 	return &oauth2.Config{
 		ClientID:     cfg.ClientID,
@@ -220,6 +222,9 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 		}
 		if !errors.Is(err, ErrUnauthorized) {
 			return nil, err // the server or the network failed: the refresh token may still be good
+		}
+		if clientRefused(err) {
+			return nil, err // signing in again would be refused just the same
 		}
 		if f.cfg.Initiate != InitiateGetAndRefresh {
 			return nil, fmt.Errorf("%w: the refresh token was refused, and InitiateOAuth=%s never prompts: sign in again with InitiateOAuth=GETANDREFRESH (for example `anaplan login`): %w", ErrInteractionRequired, f.cfg.Initiate, err)
@@ -371,7 +376,7 @@ func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
 
 // spendTimeout bounds a call that spends a single-use credential, whatever
 // the per-request timeout (Timeout, WithTimeout, the given client's).
-const spendTimeout = time.Minute
+const spendTimeout = 45 * time.Second
 
 // spendCtx detaches a call that spends a single-use credential (a rotating
 // refresh token, an authorization code) from the caller's cancellation: once
@@ -492,6 +497,12 @@ func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {
 	return f.unsaved
 }
 
+// clientRefused reports an OAuth error about the client's own credentials.
+func clientRefused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Code == "invalid_client" || ae.Code == "unauthorized_client")
+}
+
 // oauthError turns an oauth2 error into an *APIError without the response
 // body (which we do not control) or anything secret.
 func oauthError(what string, err error) error {
@@ -507,8 +518,11 @@ func oauthError(what string, err error) error {
 				ae.Message = http.StatusText(re.Response.StatusCode)
 			}
 		}
-		if ae.Code == "invalid_grant" {
+		switch ae.Code {
+		case "invalid_grant":
 			ae.Hint = "the code or refresh token is expired, used or revoked"
+		case "invalid_client", "unauthorized_client":
+			ae.Hint = "the OAuth client was refused: check OAuthClientId and OAuthClientSecret (a device-grant client has no secret)"
 		}
 		return fmt.Errorf("anaplan: %s: %w", what, ae)
 	}

@@ -30,6 +30,8 @@ type config struct {
 	opened     []SettingsStore // stores opened from an OAuthSettingsLocation scheme: closed with the client
 	timeout    time.Duration
 	timeoutSet bool
+	idle       time.Duration
+	idleSet    bool
 	errs       []error
 
 	// Internal knobs for tests.
@@ -184,6 +186,19 @@ func WithTimeout(d time.Duration) Option {
 			return
 		}
 		c.timeout, c.timeoutSet = d, true
+	}
+}
+
+// WithIdleTimeout sets how long an answer may bring no new bytes before the
+// request is abandoned (default DefaultIdleTimeout; 0: no limit). It bounds
+// long transfers by lack of progress rather than by total time.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.fail(fmt.Errorf("anaplan: WithIdleTimeout: %v is negative", d))
+			return
+		}
+		c.idle, c.idleSet = d, true
 	}
 }
 
