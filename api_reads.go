@@ -534,12 +534,14 @@ func (e *readWriteError) Unwrap() error { return e.err }
 const readStreamChunk = 64 << 10
 
 // fetchPage GETs page pf.n and writes it through pw when its turn comes.
-// A body cut short is fetched again (twice at most), skipping what was
-// already written; status codes and network errors before an answer are
-// the transport's to retry.
+// A body cut short is fetched again, skipping what was already written:
+// twice at most in a row without progress (a slow w that lets the
+// transport's idle limit end the answer makes progress each time); status
+// codes and network errors before an answer are the transport's to retry.
 func (m *ModelHandle) fetchPage(ctx context.Context, reqURL string, pf *pageFetch, pw *pageWriter, limit int64) error {
 	var lastErr error
-	for range 3 {
+	for attempt := 0; attempt < 3; attempt++ {
+		before := pf.passed
 		req, err := m.c.newRequest(ctx, http.MethodGet, reqURL+"/pages/"+strconv.Itoa(pf.n), nil, "")
 		if err != nil {
 			return err
@@ -555,8 +557,11 @@ func (m *ModelHandle) fetchPage(ctx context.Context, reqURL string, pf *pageFetc
 			return err
 		}
 		lastErr = err
+		if pf.passed > before {
+			attempt = -1 // progress: the page ends in a bounded number of tries
+		}
 	}
-	return fmt.Errorf("reading the page failed three times: %w", lastErr)
+	return fmt.Errorf("reading the page failed three times in a row: %w", lastErr)
 }
 
 var errPageTooLarge = errors.New("page too large")

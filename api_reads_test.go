@@ -409,6 +409,50 @@ func TestReadBodyCutShort(t *testing.T) {
 	}
 }
 
+// slowWriter pauses on its first writes, longer than the client's idle
+// limit, as a slow disk or consumer would.
+type slowWriter struct {
+	bytes.Buffer
+	pauses int
+	pause  time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if w.pauses > 0 {
+		w.pauses--
+		time.Sleep(w.pause)
+	}
+	return w.Buffer.Write(p)
+}
+
+// A writer slower than the transport's idle limit makes the streaming
+// page's answer end again and again; each time the page is fetched again
+// from where it stopped, and the read completes.
+func TestReadSlowWriter(t *testing.T) {
+	f := newReadFixture(t)
+	c, err := anaplan.New(context.Background(),
+		anaplan.WithEndpoints(f.srv.Endpoints()),
+		anaplan.WithHTTPClient(f.srv.Client()),
+		anaplan.WithIdleTimeout(50*time.Millisecond),
+		anaplan.WithBasic(testUser, testPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	rows := readTestRows(3000)
+	f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(rows))
+	f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 3000})
+	w := &slowWriter{pauses: 6, pause: 150 * time.Millisecond}
+	if _, err := c.Model(testWS, testModel).ReadView(context.Background(), readTestView, w, fastReadPolls(&anaplan.ReadOptions{Concurrency: 1})); err != nil {
+		t.Fatalf("ReadView: %v", err)
+	}
+	if diff := cmp.Diff(readCSVDoc(readHeader, rows), w.String()); diff != "" {
+		t.Errorf("CSV written (-want +got):\n%s", diff)
+	}
+	r := f.srv.ReadRequests(testWS, testModel)
+	t.Logf("the page was served %d times", r[0].PagesServed)
+}
+
 // A request reclaimed by Anaplan mid-read (30 minutes without activity on
 // the fake's clock) is started again, and the read completes.
 func TestReadExpiredRequest(t *testing.T) {
