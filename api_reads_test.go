@@ -409,6 +409,49 @@ func TestReadBodyCutShort(t *testing.T) {
 	}
 }
 
+// A large read (100 pages, several MB) whose request fails at page 50 is
+// started again: the second request's first pages are checked against
+// what was written, and only the rest is written. With restarts off, the
+// error says what happened and w holds what was written before.
+func TestReadLargeFailsMidway(t *testing.T) {
+	rows := readTestRows(20_000)
+	want := readCSVDoc(readHeader, rows)
+	for _, restarts := range []int{0, -1} {
+		t.Run(fmt.Sprint("restarts=", restarts), func(t *testing.T) {
+			f := newReadFixture(t)
+			f.srv.SetReadSource(testWS, testModel, readTestView, readHeader, readSliceSource(rows))
+			f.srv.SetReadBehaviour(testWS, testModel, readTestView, anaplantest.ReadBehaviour{PageRows: 200, PagesPerPoll: 10, RepeatHeader: true, FailNext: 1, FailAfterPages: 50})
+			var out bytes.Buffer
+			n, err := f.m.ReadView(context.Background(), readTestView, &out, fastReadPolls(&anaplan.ReadOptions{Restarts: restarts}))
+			reqs := f.srv.ReadRequests(testWS, testModel)
+			for _, r := range reqs {
+				if !r.Deleted {
+					t.Errorf("request %+v not deleted", r)
+				}
+			}
+			if restarts == 0 {
+				if err != nil {
+					t.Fatalf("ReadView: %v", err)
+				}
+				if out.String() != want || n != int64(len(want)) {
+					t.Errorf("wrote %d bytes (returned %d), want the %d of the whole view", out.Len(), n, len(want))
+				}
+				if len(reqs) != 2 || reqs[0].Successful || reqs[0].AvailablePages != 50 || reqs[1].PagesServed != 100 {
+					t.Errorf("requests %+v, want a failed one with 50 pages, then one with all 100 served", reqs)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "ended unsuccessful") || !strings.Contains(err.Error(), "Restarts") {
+				t.Fatalf("ReadView error %v, want one saying the request ended unsuccessful and restarts are off", err)
+			}
+			// The pages written before the failure showed stay; none after.
+			if prefix := readCSVDoc(readHeader, rows[:50*200]); out.Len() == 0 || !strings.HasPrefix(prefix, out.String()) || n != int64(out.Len()) {
+				t.Errorf("w holds %d bytes (returned %d), want a prefix of the %d of the first 50 pages", out.Len(), n, len(prefix))
+			}
+		})
+	}
+}
+
 // slowWriter pauses on its first writes, longer than the client's idle
 // limit, as a slow disk or consumer would.
 type slowWriter struct {
