@@ -83,6 +83,7 @@ type ReadRequest struct {
 	Polls                      int // status requests answered
 	PagesServed                int // page requests answered with a page
 	PagesGzipped               int // of those, pages sent gzipped
+	PagesServedInProgress      int // of those, pages served while the request was still IN_PROGRESS
 	Deleted                    bool
 	Expired                    bool // reclaimed after ReadRequestIdleTTL without activity
 }
@@ -433,6 +434,9 @@ func (s *Server) handleReadPage(kind string) http.HandlerFunc {
 			req.lastActive = now // as Anaplan: a page number divisible by 100 keeps the request alive
 		}
 		req.PagesServed++
+		if req.State == "IN_PROGRESS" {
+			req.PagesServedInProgress++
+		}
 		pages, repeat := req.pages, req.b.RepeatHeader
 		gz := req.b.Gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
 		if gz {
