@@ -172,6 +172,7 @@ type Server struct {
 	bodies     oauthBodies // token and device-code body formats (oauth_body.go)
 
 	integration *integration // the Integration API's state (integration.go)
+	reads       readsState   // large-volume reads (reads.go)
 }
 
 // NewServer starts a fake Anaplan on https://127.0.0.1:<port>. Call Close
@@ -211,6 +212,7 @@ func NewServer(opts ...Option) *Server {
 	s.registerAPI(s.mux)
 	s.registerOAuth(s.mux)
 	s.registerIntegration(s.mux)
+	s.registerReads(s.mux)
 
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Handshake failures (an untrusting client) are the test's business,
