@@ -171,6 +171,8 @@ type Server struct {
 	oauth      oauthState
 
 	integration *integration // the Integration API's state (integration.go)
+	modelData   *modelData   // models' lists, modules and cells (model.go)
+	mdOnce      sync.Once
 }
 
 // NewServer starts a fake Anaplan on https://127.0.0.1:<port>. Call Close
@@ -210,6 +212,7 @@ func NewServer(opts ...Option) *Server {
 	s.registerAPI(s.mux)
 	s.registerOAuth(s.mux)
 	s.registerIntegration(s.mux)
+	s.registerModelData(s.mux)
 
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Handshake failures (an untrusting client) are the test's business,
