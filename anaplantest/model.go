@@ -506,7 +506,7 @@ func (m *mdModel) addItem(l *mdList, id, name, code, parent string, props map[st
 		}
 		l.nextIndex++
 	}
-	it := &mdItem{id: id, name: name, code: code, props: map[string]string{}, subsets: map[string]bool{}}
+	it := &mdItem{id: id, name: name, code: code}
 	if f := m.setItem(l, it, parent, props, subsets); f != "" {
 		return f
 	}
@@ -550,9 +550,15 @@ func (m *mdModel) setItem(l *mdList, it *mdItem, parent string, props map[string
 		it.parent = p
 	}
 	for k, v := range props {
+		if it.props == nil {
+			it.props = map[string]string{}
+		}
 		it.props[k] = v
 	}
 	for k, v := range subsets {
+		if it.subsets == nil {
+			it.subsets = map[string]bool{}
+		}
 		it.subsets[k] = v
 	}
 	return ""
