@@ -5,8 +5,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-anaplan/anaplan"
