@@ -185,6 +185,9 @@ func decodeGrid(r io.Reader) (*Grid, error) {
 			return nil, fmt.Errorf("the view's data is not the JSON expected (%s): %w", k, err)
 		}
 	}
+	if len(g.Pages) == 0 {
+		g.Pages = nil // [] and absent mean the same: no page dimensions
+	}
 	return g, nil
 }
 

@@ -950,7 +950,7 @@ func (s *Server) mdLifecycle(verb string) http.HandlerFunc {
 		if verb == "close" {
 			final, during = "Closed", "Closing"
 		}
-		if m.step != final {
+		if m.step != final && m.target != final {
 			m.target, m.pollsLeft = final, m.d.LifecyclePolls
 			if m.pollsLeft > 0 {
 				m.step = during
