@@ -232,22 +232,6 @@ func convertSeq[W, T any](seq iter.Seq2[W, error], f func(W) T) iter.Seq2[T, err
 	}
 }
 
-// sliceSeq yields the items of a one-request answer.
-func sliceSeq[T any](items []T, err error) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		if err != nil {
-			var zero T
-			yield(zero, err)
-			return
-		}
-		for _, it := range items {
-			if !yield(it, nil) {
-				return
-			}
-		}
-	}
-}
-
 func checkID(what, id string) error {
 	if strings.TrimSpace(id) == "" {
 		return fmt.Errorf("anaplan: the %s ID is empty", what)
