@@ -1,6 +1,7 @@
 package anaplan
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -134,83 +135,32 @@ func (m *ModelHandle) ReadCells(ctx context.Context, viewID string, opts *ReadCe
 		return nil, cellReadHint(err)
 	}
 	defer resp.Body.Close()
-	g, err := decodeGrid(io.LimitReader(resp.Body, maxGridBody))
-	if err != nil {
-		return nil, fmt.Errorf("anaplan: GET %s: %w", redactURL(u), err)
+	body, err := readGridBody(resp.Body, resp.ContentLength, maxGridBody)
+	if err == nil {
+		var g *Grid
+		if g, err = parseGrid(body); err == nil {
+			return g, nil
+		}
 	}
-	return g, nil
+	return nil, fmt.Errorf("anaplan: GET %s: %w", redactURL(u), err)
 }
 
-// decodeGrid reads {"pages":[…],"columnCoordinates":[[…]],"rows":[…]} one
-// row at a time.
-func decodeGrid(r io.Reader) (*Grid, error) {
-	dec := json.NewDecoder(r)
-	g := &Grid{}
-	t, err := dec.Token()
+// readGridBody reads an answer of at most limit bytes; hint (the
+// Content-Length, when known) only sizes the first buffer.
+func readGridBody(r io.Reader, hint int64, limit int) ([]byte, error) {
+	size := 64 << 10
+	if hint > 0 {
+		size = int(min(hint+1, 64<<20))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("the answer is not a JSON object")
+	if n > int64(limit) {
+		return nil, fmt.Errorf("the answer is larger than %d MiB", limit>>20)
 	}
-	var row struct {
-		Labels []string `json:"rowCoordinates"`
-		Cells  []string `json:"cells"`
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("reading the answer: %w", err)
-		}
-		k, _ := t.(string)
-		switch k {
-		case "pages":
-			err = dec.Decode(&g.Pages)
-		case "columnCoordinates":
-			err = dec.Decode(&g.Columns)
-		case "rows":
-			err = streamElems(dec, func() error {
-				row.Labels, row.Cells = nil, nil
-				if err := dec.Decode(&row); err != nil {
-					return err
-				}
-				g.Rows = append(g.Rows, GridRow{Labels: row.Labels, Cells: row.Cells})
-				return nil
-			})
-		default:
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("the view's data is not the JSON expected (%s): %w", k, err)
-		}
-	}
-	if len(g.Pages) == 0 {
-		g.Pages = nil // [] and absent mean the same: no page dimensions
-	}
-	return g, nil
-}
-
-// streamElems calls each for every element of the JSON array (or null) the
-// decoder is at.
-func streamElems(dec *json.Decoder, each func() error) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if t == nil {
-		return nil
-	}
-	if d, ok := t.(json.Delim); !ok || d != '[' {
-		return errors.New("not a JSON array")
-	}
-	for dec.More() {
-		if err := each(); err != nil {
-			return err
-		}
-	}
-	_, err = dec.Token()
-	return err
+	return buf.Bytes(), nil
 }
 
 // ReadCellsCSVOptions selects what ReadCellsCSV reads and in which layout.
