@@ -32,6 +32,8 @@ type opts struct {
 	locale      string
 	dumpDir     string
 	poll        time.Duration
+
+	data dataOpts // the model-data commands (data.go)
 }
 
 // command is one subcommand.
