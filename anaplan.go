@@ -42,6 +42,8 @@ type Client struct {
 	endpoints Endpoints
 	scheme    string
 
+	opened []SettingsStore // closed by Close
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -67,7 +69,8 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.scheme == nil {
 		return nil, errors.New("anaplan: no way to authenticate was given: use WithBasic, WithCertificate, WithOAuth or WithTokenSource, or AuthScheme in a connection string")
 	}
-	if cfg.now == nil {
+	realClock := cfg.now == nil
+	if realClock {
 		cfg.now = time.Now
 	}
 	if cfg.logger == nil {
@@ -93,26 +96,44 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.timeoutSet {
 		timeout = cfg.timeout
 	}
-	tr := &transport{base: base, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
+	var callBound, signInBound time.Duration
+	if timeout == 0 && !cfg.timeoutSet {
+		// Nothing chosen: bounded by default, never waiting for ever.
+		callBound, signInBound = DefaultCallTimeout, DefaultSignInTimeout
+	}
+	idle := DefaultIdleTimeout
+	if cfg.idleSet {
+		idle = cfg.idle
+	}
+	tr := &transport{base: base, total: callBound, idle: idle, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
+	signInTr := *tr
+	signInTr.total = signInBound
 	env := &buildEnv{
-		hc:        &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect},
+		hc:        &http.Client{Transport: &signInTr, Timeout: timeout, CheckRedirect: noRedirect},
 		endpoints: ep,
 		cfg:       cfg,
 	}
 	f, err := cfg.scheme.build(env)
 	if err != nil {
+		closeStores(cfg.opened)
 		return nil, err
 	}
-	cache := newTokenCache(f, cfg.now, cfg.logger)
+	var cacheClock func() time.Time // nil: the real clock, kept by timers
+	if !realClock {
+		cacheClock = cfg.now
+	}
+	cache := newTokenCache(f, cacheClock, cfg.logger)
 	at := &authTransport{next: tr, uaValue: tr.uaValue, cache: cache, hosts: [2]origin{newOrigin(ep.Auth), newOrigin(ep.API)}}
 	c := &Client{
 		cache:     cache,
 		hc:        &http.Client{Transport: at, Timeout: timeout, CheckRedirect: checkRedirect},
 		endpoints: ep,
 		scheme:    cfg.scheme.name(),
+		opened:    cfg.opened,
 	}
 	if err := cache.prime(ctx); err != nil {
 		_ = cache.close(context.WithoutCancel(ctx))
+		closeStores(cfg.opened)
 		return nil, err
 	}
 	return c, nil
@@ -125,8 +146,29 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 var defaultTransport = func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
+	t.ResponseHeaderTimeout = DefaultCallTimeout // a server that never answers
 	return t
 }()
+
+// The default bounds, in force when no Timeout is chosen (Timeout in a
+// connection string, WithTimeout, or the Timeout of the client given to
+// WithHTTPClient). An explicit Timeout (0 included, meaning none) replaces
+// the first two; WithIdleTimeout replaces the third.
+const (
+	// DefaultSignInTimeout bounds each request of a sign-in: Basic and
+	// certificate authentication, token refreshes of the auth service,
+	// OAuth device-code requests. Requests that spend a single-use OAuth
+	// credential have their own bound (45 s) that no timeout shortens.
+	DefaultSignInTimeout = 30 * time.Second
+	// DefaultCallTimeout bounds a call without a deadline in its context
+	// (metadata, listings, task starts and polls), retries included.
+	// Transfers (file and dump chunks, pages of large reads, cell data) are
+	// not bounded in total, only by DefaultIdleTimeout.
+	DefaultCallTimeout = 2 * time.Minute
+	// DefaultIdleTimeout ends an answer whose body brings no new bytes for
+	// this long: a stalled connection or server.
+	DefaultIdleTimeout = time.Minute
+)
 
 // noRedirect keeps the sign-in calls from following redirects: the
 // authentication service does not redirect, and a redirect elsewhere must
@@ -147,6 +189,11 @@ func (c *Client) Token(ctx context.Context) (*Token, error) { return c.cache.Tok
 // TokenSource returns the client's token cache as a TokenSource.
 func (c *Client) TokenSource() TokenSource { return c.cache }
 
+// AuthScheme names how the client signs in: "Basic", "Certificate",
+// "OAuth" or "TokenSource". Closing a Basic or Certificate client logs its
+// session out; closing an OAuth client persists its tokens.
+func (c *Client) AuthScheme() string { return c.scheme }
+
 // Endpoints returns the hosts the client talks to.
 func (c *Client) Endpoints() Endpoints { return c.endpoints }
 
@@ -155,8 +202,27 @@ func (c *Client) Endpoints() Endpoints { return c.endpoints }
 // holds and revokes nothing, so the next process reuses those tokens. Calls
 // after the first return the first call's result.
 func (c *Client) Close(ctx context.Context) error {
-	c.closeOnce.Do(func() { c.closeErr = c.cache.close(ctx) })
+	c.closeOnce.Do(func() {
+		c.closeErr = c.cache.close(ctx)
+		if err := closeStores(c.opened); err != nil {
+			c.closeErr = errors.Join(c.closeErr, err)
+		}
+	})
 	return c.closeErr
+}
+
+// closeStores closes the settings stores a connection string opened through
+// a registered scheme (RegisterSettingsScheme).
+func closeStores(stores []SettingsStore) error {
+	var errs []error
+	for _, s := range stores {
+		if cl, ok := s.(interface{ Close() error }); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("anaplan: closing the OAuth settings store: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // String describes the client without secrets.

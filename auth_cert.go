@@ -91,6 +91,7 @@ var (
 // present (a chain), the one whose public key matches the private key is
 // returned. The certificate must be valid now.
 func LoadPEM(certPEM, keyPEM []byte, password string) (*x509.Certificate, crypto.Signer, error) {
+	rememberSecret(password)
 	cert, key, err := loadPEM(certPEM, keyPEM, password, time.Now())
 	if err != nil {
 		return nil, nil, err
@@ -104,6 +105,7 @@ func LoadPEM(certPEM, keyPEM []byte, password string) (*x509.Certificate, crypto
 // chain, the certificate whose public key matches the key is returned. The
 // certificate must be valid now.
 func LoadPKCS12(pfx []byte, password string) (*x509.Certificate, crypto.Signer, error) {
+	rememberSecret(password)
 	cert, key, err := loadPKCS12(pfx, password, time.Now())
 	if err != nil {
 		return nil, nil, err

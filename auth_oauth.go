@@ -26,8 +26,10 @@ const (
 	InitiateGetAndRefresh InitiateOAuth = "GETANDREFRESH" // as REFRESH, and sign the person in when no usable token exists
 )
 
-// DefaultScopes are requested when OAuthConfig.Scopes is empty.
-var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
+// DefaultScopes returns the scopes requested when OAuthConfig.Scopes is
+// empty: openid profile email offline_access. Each call returns a new slice,
+// so no caller can change what another gets.
+func DefaultScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
 
 // OAuthConfig configures OAuth 2.0 sign-in. String, GoString and LogValue
 // redact ClientSecret, AccessToken, RefreshToken and Verifier.
@@ -84,7 +86,7 @@ func OAuth2Config(cfg OAuthConfig, e Endpoints) *oauth2.Config {
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
-		scopes = DefaultScopes
+		scopes = DefaultScopes()
 	}
 	return &oauth2.Config{
 		ClientID:     cfg.ClientID,
@@ -128,6 +130,10 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 			return nil, errors.New("anaplan: OAuth CallbackURL is not a valid URL")
 		}
 	}
+	rememberSecret(cfg.ClientSecret, cfg.AccessToken, cfg.RefreshToken, cfg.Verifier)
+	if code, _, err := parseVerifier(cfg.Verifier); err == nil {
+		rememberSecret(code)
+	}
 	store := env.cfg.store
 	if store == nil && cfg.Initiate != InitiateOff {
 		var err error
@@ -135,26 +141,32 @@ func (s oauthScheme) build(env *buildEnv) (fetcher, error) {
 			return nil, err
 		}
 	}
+	// Requests that spend a single-use credential are bounded by their own
+	// deadline (spendTimeout, or the store's), never by the per-request
+	// Timeout: a spend cut short loses the rotated refresh token.
+	spendHC := &http.Client{Transport: env.hc.Transport, CheckRedirect: env.hc.CheckRedirect, Jar: env.hc.Jar}
 	return &oauthFetcher{
-		cfg:    cfg,
-		oc:     OAuth2Config(cfg, env.endpoints),
-		hc:     env.hc,
-		store:  store,
-		logger: env.cfg.logger,
-		now:    env.cfg.now,
-		prompt: env.cfg.prompt,
+		cfg:     cfg,
+		oc:      OAuth2Config(cfg, env.endpoints),
+		hc:      env.hc,
+		spendHC: spendHC,
+		store:   store,
+		logger:  env.cfg.logger,
+		now:     env.cfg.now,
+		prompt:  env.cfg.prompt,
 	}, nil
 }
 
 // oauthFetcher obtains, refreshes and persists OAuth tokens. The cache calls
 // fetch one at a time; mu also guards against close running alongside.
 type oauthFetcher struct {
-	cfg    OAuthConfig
-	oc     *oauth2.Config
-	hc     *http.Client
-	store  SettingsStore // nil with InitiateOff
-	logger *slog.Logger
-	now    func() time.Time
+	cfg     OAuthConfig
+	oc      *oauth2.Config
+	hc      *http.Client
+	spendHC *http.Client  // hc without its Timeout: for the requests that spend
+	store   SettingsStore // nil with InitiateOff
+	logger  *slog.Logger
+	now     func() time.Time
 
 	// prompt reads the redirected URL on the terminal (tests replace it).
 	prompt func(ctx context.Context, msg string) (string, error)
@@ -164,7 +176,8 @@ type oauthFetcher struct {
 	issued      string   // the access token last handed out
 	verifierSet bool     // cfg.Verifier was exchanged (or superseded)
 	unsaved     error    // a save that failed; retried on later calls, returned by close
-	spent       string   // the refresh token the last refresh spent
+	foreign     error    // the store holds what this client cannot read as its own: never overwritten
+	spent       string   // the refresh token held before the last spend
 }
 
 func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
@@ -179,8 +192,8 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 	}
 	defer unlock()
 
-	if f.unsaved != nil && !f.saveLanded(ctx) {
-		f.retrySave(ctx)
+	if f.unsaved != nil {
+		f.landUnsaved(ctx)
 	}
 	if f.unsaved == nil { // the store holds what we hold, or newer
 		if err := f.adoptStored(ctx); err != nil {
@@ -209,6 +222,9 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 		}
 		if !errors.Is(err, ErrUnauthorized) {
 			return nil, err // the server or the network failed: the refresh token may still be good
+		}
+		if clientRefused(err) {
+			return nil, err // signing in again would be refused just the same
 		}
 		if f.cfg.Initiate != InitiateGetAndRefresh {
 			return nil, fmt.Errorf("%w: the refresh token was refused, and InitiateOAuth=%s never prompts: sign in again with InitiateOAuth=GETANDREFRESH (for example `anaplan login`): %w", ErrInteractionRequired, f.cfg.Initiate, err)
@@ -310,17 +326,38 @@ func (f *oauthFetcher) persistAndHand(ctx context.Context) *Token {
 	return f.hand()
 }
 
-// saveLanded reports whether a save that reported failure is in the store
-// after all (a store may fail after writing, e.g. on a directory sync), or was
-// superseded there by another process: only when the store still holds the
-// refresh token this client spent is its own state newer, to be saved again.
-func (f *oauthFetcher) saveLanded(ctx context.Context) bool {
+// landUnsaved settles a save that reported failure, under the store's lock.
+// The store is re-read first, and overwritten only when it is empty or holds
+// this client's older tokens (the refresh token it held before its last
+// spend). When the save landed after all (a store may fail after writing,
+// e.g. on a directory sync) or another process saved newer tokens, there is
+// nothing to write. Anything else (a file sealed with another key, another
+// client's tokens, a damaged file, an unreadable store) is left untouched:
+// the tokens stay in memory and the error is reported.
+func (f *oauthFetcher) landUnsaved(ctx context.Context) {
 	s, err := f.store.Load(ctx)
-	if err != nil || s.RefreshToken == f.spent {
-		return false
+	switch {
+	case errors.Is(err, ErrNoSettings):
+		// empty: ours to write
+	case err != nil:
+		f.keepForeign(ctx, fmt.Errorf("anaplan: the OAuth settings store could not be read back (%w), so it is left untouched; the new tokens are kept in memory only", err))
+		return
+	case s.ClientID != "" && f.cfg.ClientID != "" && s.ClientID != f.cfg.ClientID:
+		f.keepForeign(ctx, fmt.Errorf("anaplan: the OAuth settings store now holds the tokens of another client (%q), so it is left untouched; the new tokens are kept in memory only", s.ClientID))
+		return
+	case s.RefreshToken != f.spent:
+		// Landed after all, or superseded by another process: nothing to write.
+		f.unsaved, f.foreign = nil, nil
+		return
 	}
-	f.unsaved = nil
-	return true
+	f.foreign = nil
+	f.retrySave(ctx)
+}
+
+func (f *oauthFetcher) keepForeign(ctx context.Context, err error) {
+	f.foreign = err
+	f.unsaved = err
+	f.logger.LogAttrs(ctx, slog.LevelError, "anaplan: not saving the OAuth settings", slog.String("error", err.Error()))
 }
 
 func (f *oauthFetcher) retrySave(ctx context.Context) {
@@ -337,8 +374,9 @@ func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, f.hc)
 }
 
-// spendTimeout bounds a call that spends a single-use credential.
-const spendTimeout = time.Minute
+// spendTimeout bounds a call that spends a single-use credential, whatever
+// the per-request timeout (Timeout, WithTimeout, the given client's).
+const spendTimeout = 45 * time.Second
 
 // spendCtx detaches a call that spends a single-use credential (a rotating
 // refresh token, an authorization code) from the caller's cancellation: once
@@ -348,15 +386,61 @@ func spendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), spendTimeout)
 }
 
+// beginSpend is the pre-flight of every request that spends a single-use
+// credential. A store that implements SpendPreparer is asked whether it can
+// take the result; when it cannot, nothing is spent. The returned context is
+// detached from the caller's cancellation, ends at spendTimeout or at the
+// store's deadline, whichever comes first, and carries the client without
+// a per-request Timeout.
+func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	deadline := time.Now().Add(spendTimeout) // context deadlines run on the real clock
+	if f.foreign != nil {
+		return nil, nil, fmt.Errorf("%w: nothing was spent: %w", ErrStoreNotReady, f.foreign)
+	}
+	if p, ok := f.store.(SpendPreparer); ok {
+		dl, err := p.PrepareSpend(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: the OAuth settings store %v cannot take new tokens, so the current refresh token was not spent and stays valid: %w", ErrStoreNotReady, f.store, err)
+		}
+		if !dl.IsZero() {
+			if time.Until(dl) < minSpendTime {
+				return nil, nil, fmt.Errorf("%w: the OAuth settings store %v allows less than %v for the spend, so the current refresh token was not spent and stays valid", ErrStoreNotReady, f.store, minSpendTime)
+			}
+			deadline = minTime(deadline, dl)
+		}
+	}
+	f.spent = f.st.RefreshToken
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	return context.WithValue(sctx, oauth2.HTTPClient, f.spendHC), cancel, nil
+}
+
+// minSpendTime is the least time a store's deadline must leave for a spend.
+const minSpendTime = time.Second
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// ErrStoreNotReady is matched (errors.Is) when the OAuth settings store said,
+// before a single-use credential was to be spent, that it could not take the
+// result (a full or read-only disk, a lost lock): nothing was spent, and the
+// refresh token stays valid. Fix what the error names and try again.
+var ErrStoreNotReady = errors.New("anaplan: OAuth settings store not ready")
+
 func (f *oauthFetcher) refresh(ctx context.Context) error {
-	ctx, cancel := spendCtx(ctx)
+	ctx, cancel, err := f.beginSpend(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	old := &oauth2.Token{RefreshToken: f.st.RefreshToken, Expiry: time.Unix(1, 0)}
-	t, err := f.oc.TokenSource(f.ctx(ctx), old).Token()
+	t, err := f.oc.TokenSource(ctx, old).Token()
 	if err != nil {
 		return oauthError("refreshing the OAuth token", err)
 	}
-	f.spent = old.RefreshToken
 	f.take(t)
 	return nil
 }
@@ -366,9 +450,12 @@ func (f *oauthFetcher) exchangeVerifier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := spendCtx(ctx)
+	ctx, cancel, err := f.beginSpend(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	t, err := f.oc.Exchange(f.ctx(ctx), code)
+	t, err := f.oc.Exchange(ctx, code)
 	if err != nil {
 		return oauthError("exchanging OAuthVerifier for tokens (codes are single-use and expire within minutes: get a new one if it was used)", err)
 	}
@@ -380,6 +467,10 @@ func (f *oauthFetcher) exchangeVerifier(ctx context.Context) error {
 // take records a token answer. A non-rotating server sends no new refresh
 // token: keep the one we have (the oauth2 package already does).
 func (f *oauthFetcher) take(t *oauth2.Token) {
+	rememberSecret(t.AccessToken, t.RefreshToken)
+	if id, ok := t.Extra("id_token").(string); ok {
+		rememberSecret(id)
+	}
 	rt := t.RefreshToken
 	if rt == "" {
 		rt = f.st.RefreshToken
@@ -402,8 +493,14 @@ func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {
 		return errors.Join(f.unsaved, err)
 	}
 	defer unlock()
-	f.retrySave(ctx)
+	f.landUnsaved(ctx)
 	return f.unsaved
+}
+
+// clientRefused reports an OAuth error about the client's own credentials.
+func clientRefused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Code == "invalid_client" || ae.Code == "unauthorized_client")
 }
 
 // oauthError turns an oauth2 error into an *APIError without the response
@@ -411,7 +508,7 @@ func (f *oauthFetcher) close(ctx context.Context, _ *Token) error {
 func oauthError(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		ae := &APIError{Code: re.ErrorCode, Message: truncate(re.ErrorDescription, 300), Method: http.MethodPost}
+		ae := &APIError{Code: truncate(scrubServerText(re.ErrorCode), 100), Message: truncate(scrubServerText(re.ErrorDescription), 300), Method: http.MethodPost}
 		if re.Response != nil {
 			ae.StatusCode = re.Response.StatusCode
 			if re.Response.Request != nil {
@@ -421,8 +518,11 @@ func oauthError(what string, err error) error {
 				ae.Message = http.StatusText(re.Response.StatusCode)
 			}
 		}
-		if ae.Code == "invalid_grant" {
+		switch ae.Code {
+		case "invalid_grant":
 			ae.Hint = "the code or refresh token is expired, used or revoked"
+		case "invalid_client", "unauthorized_client":
+			ae.Hint = "the OAuth client was refused: check OAuthClientId and OAuthClientSecret (a device-grant client has no secret)"
 		}
 		return fmt.Errorf("anaplan: %s: %w", what, ae)
 	}
@@ -439,7 +539,9 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-func scrubbed(err error) error { return &scrubbedError{msg: scrubURLError(err), err: err} }
+func scrubbed(err error) error {
+	return &scrubbedError{msg: scrubServerText(scrubURLError(err)), err: err}
+}
 
 // parseVerifier takes an authorization code, or the whole URL the browser
 // was redirected to, and returns the code and state.
@@ -463,7 +565,7 @@ func parseVerifier(v string) (code, state string, err error) {
 		return "", "", errors.New("anaplan: OAuthVerifier is neither a code nor a redirected URL with a code= parameter")
 	}
 	if e := q.Get("error"); e != "" {
-		ae := &APIError{Code: e, Message: truncate(q.Get("error_description"), 300)}
+		ae := &APIError{Code: truncate(scrubServerText(e), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)}
 		return "", "", fmt.Errorf("anaplan: the sign-in was refused: %w", ae)
 	}
 	code = q.Get("code")

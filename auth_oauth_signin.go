@@ -23,6 +23,15 @@ import (
 // without a secret, a loopback listener for a loopback CallbackURL, and
 // otherwise the browser plus a pasted redirect URL.
 func (f *oauthFetcher) signIn(ctx context.Context) error {
+	// Find out before the person signs in whether their tokens can be kept.
+	if f.foreign != nil {
+		return fmt.Errorf("%w: no sign-in was started: %w", ErrStoreNotReady, f.foreign)
+	}
+	if p, ok := f.store.(SpendPreparer); ok {
+		if _, err := p.PrepareSpend(ctx); err != nil {
+			return fmt.Errorf("%w: the OAuth settings store %v cannot take new tokens, so no sign-in was started: %w", ErrStoreNotReady, f.store, err)
+		}
+	}
 	var t *oauth2.Token
 	var err error
 	switch {
@@ -48,6 +57,7 @@ func (f *oauthFetcher) deviceFlow(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, oauthError("starting the device sign-in", err)
 	}
+	rememberSecret(da.DeviceCode)
 	show := f.cfg.ShowDeviceCode
 	if show == nil {
 		show = showDeviceCode
@@ -84,6 +94,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 		return nil, fmt.Errorf("anaplan: listening for the OAuth callback on %s: %w", cb.Host, err)
 	}
 	state, verifier := randomString(24), oauth2.GenerateVerifier()
+	rememberSecret(verifier)
 	type result struct {
 		code string
 		err  error
@@ -112,7 +123,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 			f.logger.LogAttrs(r.Context(), slog.LevelWarn, "anaplan: refused an OAuth callback with a wrong state parameter")
 		case q.Get("error") != "":
 			page(w, http.StatusOK, "Sign-in refused", "Anaplan refused the sign-in. You may close this tab.")
-			send(result{err: fmt.Errorf("anaplan: the sign-in was refused: %w", &APIError{Code: q.Get("error"), Message: truncate(q.Get("error_description"), 300)})})
+			send(result{err: fmt.Errorf("anaplan: the sign-in was refused: %w", &APIError{Code: truncate(scrubServerText(q.Get("error")), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)})})
 		case q.Get("code") == "":
 			page(w, http.StatusBadRequest, "Sign-in failed", "The answer carried no code. Start the sign-in again.")
 			send(result{err: errors.New("anaplan: the OAuth callback carried no code")})
@@ -143,9 +154,13 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	if r.err != nil {
 		return nil, r.err
 	}
-	xctx, cancel := spendCtx(ctx)
+	rememberSecret(r.code)
+	xctx, cancel, err := f.beginSpend(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
-	t, err := f.oc.Exchange(f.ctx(xctx), r.code, oauth2.VerifierOption(verifier))
+	t, err := f.oc.Exchange(xctx, r.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, oauthError("exchanging the authorization code", err)
 	}
@@ -156,6 +171,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 // lands on the registered page, and the person pastes that URL or its code.
 func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	state, verifier := randomString(24), oauth2.GenerateVerifier()
+	rememberSecret(verifier)
 	if err := f.open(ctx, f.oc.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))); err != nil {
 		return nil, err
 	}
@@ -171,12 +187,16 @@ func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	rememberSecret(code, in)
 	if st != "" && st != state {
 		return nil, errors.New("anaplan: the pasted URL carries a wrong state parameter (from an older sign-in?): sign in again")
 	}
-	xctx, cancel := spendCtx(ctx)
+	xctx, cancel, err := f.beginSpend(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
-	t, err := f.oc.Exchange(f.ctx(xctx), code, oauth2.VerifierOption(verifier))
+	t, err := f.oc.Exchange(xctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, oauthError("exchanging the authorization code", err)
 	}

@@ -190,11 +190,12 @@ func decodeAuthResponse(body []byte, now, serverNow time.Time) (*Token, error) {
 		return nil, errors.New("anaplan: the authentication service's answer is not JSON: " + err.Error())
 	}
 	if r.Status != "" && !strings.EqualFold(r.Status, "SUCCESS") {
-		return nil, &APIError{StatusCode: http.StatusOK, Code: r.Status, Message: truncate(r.StatusMessage, 300)}
+		return nil, &APIError{StatusCode: http.StatusOK, Code: truncate(scrubServerText(r.Status), 100), Message: truncate(scrubServerText(r.StatusMessage), 300)}
 	}
 	if r.TokenInfo == nil || r.TokenInfo.TokenValue == "" {
 		return nil, errors.New("anaplan: the authentication service's answer has no tokenInfo.tokenValue")
 	}
+	rememberSecret(r.TokenInfo.TokenValue)
 	tok := &Token{Value: r.TokenInfo.TokenValue, Type: TokenTypeAnaplan}
 	if r.TokenInfo.ExpiresAt != "" {
 		ms, err := r.TokenInfo.ExpiresAt.Float64()

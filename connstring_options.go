@@ -98,6 +98,9 @@ func applyProperties(c *config, m map[string]string) error {
 		WithOAuth(cfg)(c)
 		if store != nil {
 			c.store = store
+			if _, _, ok := settingsSchemeOf(m["OAuthSettingsLocation"]); ok {
+				c.opened = append(c.opened, store)
+			}
 		}
 	default:
 		return propError("AuthScheme", errors.New("must be Basic, Certificate or OAuth"))
@@ -118,6 +121,7 @@ func certFromProperties(m map[string]string) (*x509.Certificate, crypto.Signer, 
 		typ = "PEMKEY_FILE"
 	}
 	pw := m["CertificatePassword"]
+	rememberSecret(pw, m["PrivateKeyPassword"])
 	var certPEM []byte
 	var err error
 	switch typ {

@@ -10,6 +10,13 @@ import (
 // Every *APIError with status 401 or 403 matches it under errors.Is.
 var ErrUnauthorized = errors.New("anaplan: unauthorized")
 
+// ErrForbidden reports that Anaplan accepted the credentials but refused the
+// request: the user lacks the permission (a workspace administrator role, a
+// model role, an integration role). Every *APIError with status 403 matches
+// it, and ErrUnauthorized too. Signing in again does not help; a tenant
+// administrator grants the permission.
+var ErrForbidden = errors.New("anaplan: forbidden")
+
 // ErrInteractionRequired reports that OAuth needs a person to sign in, but the
 // configured InitiateOAuth mode forbids prompting.
 var ErrInteractionRequired = errors.New("anaplan: interactive OAuth sign-in required")
@@ -64,8 +71,12 @@ func (e *APIError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrUnauthorized) true for 401 and 403 answers, and
-// for OAuth's invalid_grant / invalid_token / invalid_client errors.
+// for OAuth's invalid_grant / invalid_token / invalid_client errors, and
+// errors.Is(err, ErrForbidden) true for 403 answers.
 func (e *APIError) Is(target error) bool {
+	if target == ErrForbidden {
+		return e.StatusCode == 403
+	}
 	if target != ErrUnauthorized {
 		return false
 	}

@@ -124,7 +124,7 @@ func TestZitadelCodeFlowRotationAndRefreshMode(t *testing.T) {
 		if len(q.Get("state")) < 16 {
 			t.Errorf("state %q: want at least 16 random characters", q.Get("state"))
 		}
-		if d := cmp.Diff(anaplan.DefaultScopes, strings.Fields(q.Get("scope"))); d != "" {
+		if d := cmp.Diff(anaplan.DefaultScopes(), strings.Fields(q.Get("scope"))); d != "" {
 			t.Errorf("scope (-want +got):\n%s", d)
 		}
 		challenge := q.Get("code_challenge")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,8 +27,11 @@ type config struct {
 	logger     *slog.Logger
 	ua         string
 	store      SettingsStore
+	opened     []SettingsStore // stores opened from an OAuthSettingsLocation scheme: closed with the client
 	timeout    time.Duration
 	timeoutSet bool
+	idle       time.Duration
+	idleSet    bool
 	errs       []error
 
 	// Internal knobs for tests.
@@ -66,6 +70,7 @@ type basicScheme struct{ user, password string }
 func (basicScheme) name() string { return "Basic" }
 
 func (s basicScheme) build(env *buildEnv) (fetcher, error) {
+	rememberSecret(s.password, s.user+":"+s.password, base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
 	switch {
 	case s.user == "":
 		return nil, errors.New("anaplan: Basic authentication needs a user name (WithBasic user, or User in the connection string)")
@@ -181,6 +186,19 @@ func WithTimeout(d time.Duration) Option {
 			return
 		}
 		c.timeout, c.timeoutSet = d, true
+	}
+}
+
+// WithIdleTimeout sets how long an answer may bring no new bytes before the
+// request is abandoned (default DefaultIdleTimeout; 0: no limit). It bounds
+// long transfers by lack of progress rather than by total time.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.fail(fmt.Errorf("anaplan: WithIdleTimeout: %v is negative", d))
+			return
+		}
+		c.idle, c.idleSet = d, true
 	}
 }
 

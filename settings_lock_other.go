@@ -33,3 +33,15 @@ func lockSettingsFile(_ context.Context, path string) (release func(), err error
 
 // settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
 const settingsLockCrossProcess = false
+
+// isNoSpace cannot tell a full file system apart here.
+func isNoSpace(error) bool { return false }
+
+// isReadOnly cannot tell a read-only file system apart here.
+func isReadOnly(error) bool { return false }
+
+// checkSettingsOwner accepts any owner here: access is left to the system.
+func checkSettingsOwner(string, string, fs.FileInfo) error { return nil }
+
+// checkSettingsLink accepts any link here: see checkSettingsOwner.
+func checkSettingsLink(string, fs.FileInfo) error { return nil }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,13 +24,50 @@ func checkSettingsDirMode(dir string, fi fs.FileInfo) error {
 	return nil
 }
 
-// checkSettingsFileMode refuses a settings file that group or others can write to.
+// checkSettingsFileMode refuses a settings file that group or others can
+// read or write, as OpenSSH refuses such private keys: reading it is half
+// the way to the tokens (the other half, SettingsKey, may be derivable).
 func checkSettingsFileMode(path string, fi fs.FileInfo) error {
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("anaplan: settings file %s is group- or world-writable (mode %04o), so others could plant tokens in it; run chmod 600 %s",
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("anaplan: settings file %s is accessible to group or others (mode %04o), who could read or plant tokens; run chmod 600 %s",
 			path, fi.Mode().Perm(), path)
 	}
 	return nil
+}
+
+// checkSettingsOwner refuses a settings file or directory owned by another
+// user than this process's (root excepted, as OpenSSH allows): its owner
+// could read or replace the tokens whatever the mode says.
+func checkSettingsOwner(path, what string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+		return fmt.Errorf("anaplan: settings %s %s is owned by another user (uid %d, not %d), who could read or replace the tokens; run chown %d %s, or choose another OAuthSettingsLocation",
+			what, path, uid, os.Geteuid(), os.Geteuid(), path)
+	}
+	return nil
+}
+
+// checkSettingsLink refuses a symbolic link that someone else could have
+// planted or swapped: one in a directory that group or others can write to
+// (even with the sticky bit, the link's owner could repoint it), or owned
+// by another user.
+func checkSettingsLink(link string, fi fs.FileInfo) error {
+	if err := checkSettingsOwner(link, "link", fi); err != nil {
+		return err
+	}
+	dir := filepath.Dir(link)
+	di, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("anaplan: settings link %s: %w", link, err)
+	}
+	if di.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("anaplan: settings path %s is a symbolic link in directory %s, which group or others can write to (mode %04o), so anyone could point it elsewhere; use the real path, or move the link to a directory only you can write to (chmod 700)",
+			link, dir, di.Mode().Perm())
+	}
+	return checkSettingsOwner(dir, "directory", di)
 }
 
 // syncSettingsDir makes a rename in dir durable.
@@ -82,3 +121,9 @@ func lockSettingsFile(ctx context.Context, path string) (release func(), err err
 
 // settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
 const settingsLockCrossProcess = true
+
+// isNoSpace reports a full file system or an exhausted quota.
+func isNoSpace(err error) bool { return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) }
+
+// isReadOnly reports a read-only file system.
+func isReadOnly(err error) bool { return errors.Is(err, unix.EROFS) }

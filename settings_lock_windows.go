@@ -72,3 +72,17 @@ func lockSettingsFile(ctx context.Context, path string) (release func(), err err
 
 // settingsLockCrossProcess reports whether lockSettingsFile excludes other processes.
 const settingsLockCrossProcess = true
+
+// isNoSpace reports a full disk or an exhausted quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, windows.ERROR_DISK_FULL) || errors.Is(err, windows.ERROR_HANDLE_DISK_FULL) || errors.Is(err, windows.ERROR_DISK_QUOTA_EXCEEDED)
+}
+
+// isReadOnly reports write-protected media.
+func isReadOnly(err error) bool { return errors.Is(err, windows.ERROR_WRITE_PROTECT) }
+
+// checkSettingsOwner accepts any owner here: access is left to the system.
+func checkSettingsOwner(string, string, fs.FileInfo) error { return nil }
+
+// checkSettingsLink accepts any link here: see checkSettingsOwner.
+func checkSettingsLink(string, fs.FileInfo) error { return nil }

@@ -284,6 +284,53 @@ type FileStore struct {
 	path string      // absolute and clean
 	aead cipher.AEAD // nil when err is set; a pointer inside, so the key never prints
 	err  error       // from NewFileStore, returned by every call
+	res  *fileReservation
+}
+
+// fileReservation is the next settings file, created by PrepareSpend with its
+// space already allocated, so that the Save after a spend cannot run out of
+// room. It is used by that Save, or removed when the lock is released.
+type fileReservation struct {
+	mu  sync.Mutex
+	f   *os.File
+	dir string
+}
+
+// settingsReserve is the room PrepareSpend allocates for the next settings
+// file: far above a real one (a few KiB, even with long JWTs).
+const settingsReserve = 64 << 10
+
+func (r *fileReservation) take(dir string) *os.File {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.f
+	if f == nil || r.dir != dir {
+		r.releaseLocked()
+		return nil
+	}
+	r.f = nil
+	return f
+}
+
+func (r *fileReservation) release() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.releaseLocked()
+}
+
+func (r *fileReservation) releaseLocked() {
+	if r.f != nil {
+		name := r.f.Name()
+		r.f.Close()
+		os.Remove(name)
+		r.f = nil
+	}
 }
 
 // NewFileStore returns a store that keeps settings in the file at path,
@@ -291,7 +338,7 @@ type FileStore struct {
 // is resolved against the current directory now. NewFileStore does not touch
 // the file system; a bad path or key is reported by Load, Save and Lock.
 func NewFileStore(path string, key []byte) *FileStore {
-	s := &FileStore{}
+	s := &FileStore{res: &fileReservation{}}
 	if path == "" {
 		s.err = errors.New("anaplan: FileStore: the settings path is empty; give a file path")
 		return s
@@ -330,36 +377,112 @@ func (s *FileStore) Path() string {
 }
 
 // String implements fmt.Stringer; it shows the path, never the key.
-func (s FileStore) String() string { return "FileStore{path:" + s.path + "}" }
+func (s *FileStore) String() string { return "FileStore{path:" + s.Path() + "}" }
 
 // GoString implements fmt.GoStringer; it shows the path, never the key.
-func (s FileStore) GoString() string { return fmt.Sprintf("anaplan.FileStore{path:%q}", s.path) }
+func (s *FileStore) GoString() string { return fmt.Sprintf("anaplan.FileStore{path:%q}", s.Path()) }
 
 // LogValue implements slog.LogValuer; it shows the path, never the key.
-func (s FileStore) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("path", s.path))
+func (s *FileStore) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("path", s.Path()))
+}
+
+// PrepareSpend implements SpendPreparer: before a single-use credential is
+// spent, it makes sure the Save that follows can land. It creates the next
+// settings file (a temporary file beside the target) and allocates its room
+// now, so that a full, read-only or otherwise unwritable directory is found
+// out before anything is spent, and the Save after the spend writes into
+// space it already holds. The reservation is used by the next Save, or
+// removed when the store's lock is released. It sets no deadline.
+//
+// On copy-on-write file systems (btrfs, ZFS) an overwrite may still need new
+// blocks; there the reservation makes running out of room unlikely, not
+// impossible.
+func (s *FileStore) PrepareSpend(ctx context.Context) (time.Time, error) {
+	if err := s.usable(); err != nil {
+		return time.Time{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	path, err := s.target()
+	if err != nil {
+		return time.Time{}, err
+	}
+	dir := filepath.Dir(path)
+	if err := s.ensureDir(dir); err != nil {
+		return time.Time{}, err
+	}
+	if s.res == nil {
+		return time.Time{}, errors.New("anaplan: FileStore is not initialized; create it with NewFileStore")
+	}
+	s.res.mu.Lock()
+	defer s.res.mu.Unlock()
+	if s.res.f != nil && s.res.dir == dir {
+		return time.Time{}, nil
+	}
+	s.res.releaseLocked()
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return time.Time{}, unwritableDir(dir, err)
+	}
+	fail := func(err error) (time.Time, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return time.Time{}, unwritableDir(dir, err)
+	}
+	if err := f.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fail(err)
+	}
+	if _, err := f.Write(make([]byte, settingsReserve)); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil { // delayed allocation reports ENOSPC here
+		return fail(err)
+	}
+	s.res.f, s.res.dir = f, dir
+	return time.Time{}, nil
+}
+
+// unwritableDir explains why the settings directory cannot take a new file.
+func unwritableDir(dir string, err error) error {
+	switch {
+	case isNoSpace(err):
+		return fmt.Errorf("anaplan: the file system of settings directory %s is full (%w): free at least %d KiB there, or choose another OAuthSettingsLocation; nothing was spent", dir, err, settingsReserve>>10)
+	case isReadOnly(err) || errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("anaplan: settings directory %s is not writable (%w): make it writable by this user (or remount it read-write), or choose another OAuthSettingsLocation; nothing was spent", dir, err)
+	default:
+		return fmt.Errorf("anaplan: settings directory %s cannot take a new settings file (%w); nothing was spent", dir, err)
+	}
 }
 
 // target is the file the store reads and replaces: the path, or the file it
 // links to when the path is a symbolic link (a Save then replaces the target,
 // not the link, and the lock is taken beside the target).
-func (s *FileStore) target() string {
+//
+// A link is followed only where nobody else could have planted it: a link
+// in a directory that group or others can write to, or owned by another
+// user, is refused (Unix), as OpenSSH refuses such key files.
+func (s *FileStore) target() (string, error) {
 	p := s.path
 	for range 40 { // follows links even to a file not created yet
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-			return p
+			return p, nil
+		}
+		if err := checkSettingsLink(p, fi); err != nil {
+			return "", err
 		}
 		t, err := os.Readlink(p)
 		if err != nil {
-			return p
+			return p, nil
 		}
 		if !filepath.IsAbs(t) {
 			t = filepath.Join(filepath.Dir(p), t)
 		}
 		p = t
 	}
-	return p
+	return p, nil
 }
 
 // Load reads and opens the settings file. It returns an error wrapping
@@ -368,7 +491,10 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -398,6 +524,9 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	if err := checkSettingsFileMode(path, fi); err != nil {
 		return nil, err
 	}
+	if err := checkSettingsOwner(path, "file", fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, settingsMaxFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
@@ -425,7 +554,10 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return err
+	}
 	if st == nil {
 		return errors.New("anaplan: FileStore.Save: the settings are nil")
 	}
@@ -440,9 +572,18 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("anaplan: writing settings file: %w", err)
+	// The file PrepareSpend reserved, when there is one: its room is
+	// allocated, so this write cannot run out of space.
+	tmp := s.res.take(dir)
+	if tmp == nil {
+		if tmp, err = os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*"); err != nil {
+			return fmt.Errorf("anaplan: writing settings file: %w", unwritableDir(dir, err))
+		}
+		if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return fmt.Errorf("anaplan: writing settings file: %w", err)
+		}
 	}
 	tmpName := tmp.Name()
 	committed := false
@@ -452,10 +593,10 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 			os.Remove(tmpName)
 		}
 	}()
-	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if _, err := tmp.WriteAt(data, 0); err != nil {
 		return fmt.Errorf("anaplan: writing settings file: %w", err)
 	}
-	if _, err := tmp.Write(data); err != nil {
+	if err := tmp.Truncate(int64(len(data))); err != nil {
 		return fmt.Errorf("anaplan: writing settings file: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -488,7 +629,10 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	path := s.target()
+	path, err := s.target()
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -508,6 +652,7 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			s.res.release() // a reservation no Save used
 			fileRelease()
 			release()
 		})
@@ -605,24 +750,24 @@ func (m *MemoryStore) usable() error {
 }
 
 // String implements fmt.Stringer; it never shows the stored settings.
-func (m MemoryStore) String() string {
-	if m.st == nil || m.st.name == "" {
+func (m *MemoryStore) String() string {
+	if m == nil || m.st == nil || m.st.name == "" {
 		return "MemoryStore{}"
 	}
 	return "MemoryStore{name:" + m.st.name + "}"
 }
 
 // GoString implements fmt.GoStringer; it never shows the stored settings.
-func (m MemoryStore) GoString() string {
-	if m.st == nil || m.st.name == "" {
+func (m *MemoryStore) GoString() string {
+	if m == nil || m.st == nil || m.st.name == "" {
 		return "anaplan.MemoryStore{}"
 	}
 	return fmt.Sprintf("anaplan.MemoryStore{name:%q}", m.st.name)
 }
 
 // LogValue implements slog.LogValuer; it never shows the stored settings.
-func (m MemoryStore) LogValue() slog.Value {
-	if m.st == nil {
+func (m *MemoryStore) LogValue() slog.Value {
+	if m == nil || m.st == nil {
 		return slog.GroupValue()
 	}
 	return slog.GroupValue(slog.String("name", m.st.name))
@@ -691,7 +836,10 @@ func checkSettingsDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
 	}
-	return checkSettingsDirMode(dir, fi)
+	if err := checkSettingsDirMode(dir, fi); err != nil {
+		return err
+	}
+	return checkSettingsOwner(dir, "directory", fi)
 }
 
 // Polling bounds of lockSettingsFile while another process holds the lock.

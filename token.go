@@ -107,7 +107,13 @@ type entry struct {
 	authValue []string  // {"AnaplanAuthToken <value>"}, built once, shared by every request
 	refreshAt time.Time // from then on, refresh in the background (zero: never)
 	expiry    time.Time // from then on, the token is not served (zero: never)
-	bg        atomic.Bool
+	// due: the refresh time has come. On the real clock a timer replaces the
+	// entry by a due copy at refreshAt, so the fast path reads no clock: an
+	// entry that is not due is served as it is. Due entries (and every entry
+	// on a test clock) are checked against the clock.
+	due   bool
+	bg    atomic.Bool
+	timer atomic.Pointer[time.Timer]
 }
 
 // fresh: served as it is, no refresh due. refreshAt is never after expiry,
@@ -128,6 +134,7 @@ func (e *entry) usable(now time.Time) bool {
 type tokenCache struct {
 	f      fetcher
 	now    func() time.Time
+	timers bool           // the real clock: refresh times are kept by timers, not read on every call
 	jitter func() float64 // in [0, 1)
 	logger *slog.Logger
 
@@ -140,7 +147,11 @@ type tokenCache struct {
 	bg     sync.WaitGroup
 }
 
+// newTokenCache puts f behind a cache. A nil now is the real clock, whose
+// refresh times are kept by timers so that the cached path reads no clock; a
+// test clock is read on every call instead (timers cannot follow it).
 func newTokenCache(f fetcher, now func() time.Time, logger *slog.Logger) *tokenCache {
+	timers := now == nil
 	if now == nil {
 		now = time.Now
 	}
@@ -148,7 +159,7 @@ func newTokenCache(f fetcher, now func() time.Time, logger *slog.Logger) *tokenC
 		logger = slog.New(slog.DiscardHandler)
 	}
 	life, cancel := context.WithCancel(context.Background())
-	return &tokenCache{f: f, now: now, jitter: rand.Float64, logger: logger, life: life, cancel: cancel}
+	return &tokenCache{f: f, now: now, timers: timers, jitter: rand.Float64, logger: logger, life: life, cancel: cancel}
 }
 
 // Token returns the cached token, fetching a new one when there is none or it
@@ -163,10 +174,17 @@ func (c *tokenCache) Token(ctx context.Context) (*Token, error) {
 }
 
 func (c *tokenCache) entry(ctx context.Context) (*entry, error) {
+	e := c.cur.Load()
+	if e != nil && !e.due && c.timers && !c.closed.Load() {
+		return e, nil // the fast path: no clock, no lock, no allocation
+	}
+	return c.entrySlow(ctx, e)
+}
+
+func (c *tokenCache) entrySlow(ctx context.Context, e *entry) (*entry, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	e := c.cur.Load()
 	if e != nil {
 		now := c.now()
 		if e.fresh(now) {
@@ -228,7 +246,7 @@ func (c *tokenCache) fetchShared(ctx context.Context, seen *entry) (*entry, erro
 		return nil, errors.New("anaplan: token source returned an empty token")
 	}
 	ne := c.newEntry(tok, c.now())
-	c.cur.Store(ne) // even when closing: close logs out what the fetch obtained
+	c.publish(ne) // even when closing: close logs out what the fetch obtained
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -247,6 +265,41 @@ func (c *tokenCache) newEntry(tok *Token, now time.Time) *entry {
 	e.expiry = tok.Expiry.Add(-skew)
 	e.refreshAt = tok.Expiry.Add(-max(window, skew)) // never after expiry
 	return e
+}
+
+// publish makes e the current entry and, on the real clock, arms the timer
+// that marks it due at its refresh time. The entry it replaces stops its
+// timer. A timer that fires late (a suspended machine, where monotonic time
+// stands still) leaves a token in service past its refresh time, or even its
+// expiry: the server then answers 401, and authTransport drops the token and
+// fetches a new one, once.
+func (c *tokenCache) publish(e *entry) {
+	if old := c.cur.Swap(e); old != nil && old != e {
+		old.stopTimer()
+	}
+	c.arm(e)
+}
+
+func (c *tokenCache) arm(e *entry) {
+	if !c.timers || e.due || e.refreshAt.IsZero() {
+		return
+	}
+	fire := func() {
+		d := &entry{tok: e.tok, authValue: e.authValue, refreshAt: e.refreshAt, expiry: e.expiry, due: true}
+		c.cur.CompareAndSwap(e, d)
+	}
+	wait := time.Until(e.refreshAt)
+	if wait <= 0 {
+		fire()
+		return
+	}
+	e.timer.Store(time.AfterFunc(wait, fire))
+}
+
+func (e *entry) stopTimer() {
+	if t := e.timer.Load(); t != nil {
+		t.Stop()
+	}
 }
 
 // refreshInBackground starts one refresh for e. If it fails, e keeps being
@@ -276,7 +329,9 @@ func (c *tokenCache) refreshInBackground(e *entry) {
 			retryAt = e.expiry // never fresh past expiry
 		}
 		retry := &entry{tok: e.tok, authValue: e.authValue, expiry: e.expiry, refreshAt: retryAt}
-		c.cur.CompareAndSwap(e, retry)
+		if c.cur.CompareAndSwap(e, retry) {
+			c.arm(retry)
+		}
 	}()
 }
 
@@ -287,7 +342,11 @@ func (c *tokenCache) invalidate(tok *Token) bool {
 	if e == nil || e.tok != tok {
 		return false
 	}
-	return c.cur.CompareAndSwap(e, nil)
+	if !c.cur.CompareAndSwap(e, nil) {
+		return false
+	}
+	e.stopTimer()
+	return true
 }
 
 // close stops the cache: no new fetch starts, the one under way (a refresh
@@ -307,6 +366,9 @@ func (c *tokenCache) close(ctx context.Context) error {
 	c.cancel()
 	c.bg.Wait()
 	e := c.cur.Swap(nil)
+	if e != nil {
+		e.stopTimer()
+	}
 	if cl, ok := c.f.(closer); ok {
 		var tok *Token
 		if e != nil && e.usable(c.now()) {
@@ -325,6 +387,9 @@ func (s sourceFetcher) fetch(ctx context.Context, _ *Token) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("anaplan: token source: %w", err)
 	}
+	if tok != nil {
+		rememberSecret(tok.Value)
+	}
 	return tok, nil
 }
 
@@ -341,6 +406,6 @@ func (c *tokenCache) prime(ctx context.Context) error {
 	if tok == nil || tok.Value == "" {
 		return errors.New("anaplan: token source returned an empty token")
 	}
-	c.cur.Store(c.newEntry(tok, c.now()))
+	c.publish(c.newEntry(tok, c.now()))
 	return nil
 }

@@ -30,6 +30,8 @@ var defaultRetryPolicy = retryPolicy{maxAttempts: 4, initial: 250 * time.Millise
 // sign-in calls set their own Authorization header.
 type transport struct {
 	base    http.RoundTripper
+	total   time.Duration // default bound of a call without a deadline (0: none); not for transfers
+	idle    time.Duration // longest wait for the next bytes of an answer (0: none)
 	logger  *slog.Logger
 	policy  retryPolicy
 	ua      string
@@ -49,6 +51,118 @@ func withRetrySafe(ctx context.Context) context.Context {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.total <= 0 && t.idle <= 0 {
+		return t.roundTrip(req)
+	}
+	total := t.total
+	if _, has := req.Context().Deadline(); has || isTransfer(req) {
+		total = 0
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	var tm *time.Timer
+	if total > 0 {
+		tm = time.AfterFunc(total, func() {
+			cancel(&boundError{what: "the request did not finish within " + total.String() +
+				" (the default bound of a call without a deadline): pass a context with a deadline, or set Timeout (WithTimeout), to choose another"})
+		})
+	}
+	resp, err := t.roundTrip(req.WithContext(ctx))
+	if err != nil {
+		if tm != nil {
+			tm.Stop()
+		}
+		cause := context.Cause(ctx)
+		cancel(nil)
+		var be *boundError
+		if errors.As(cause, &be) {
+			return nil, be
+		}
+		return nil, err
+	}
+	resp.Body = newWatchedBody(resp.Body, ctx, cancel, tm, t.idle)
+	return resp, nil
+}
+
+// isTransfer: chunks of files and dumps, pages of large reads and cell data
+// may take long in total; they are bounded by lack of progress instead.
+func isTransfer(req *http.Request) bool {
+	if v, _ := req.Context().Value(transferKey).(bool); v {
+		return true
+	}
+	p := req.URL.Path
+	return strings.Contains(p, "/chunks") || strings.Contains(p, "/pages/") || strings.Contains(p, "/dump") ||
+		strings.HasSuffix(p, "/data") || (req.Method == http.MethodPut && strings.Contains(p, "/files/"))
+}
+
+const transferKey ctxKey = 1
+
+// withTransfer marks a request as a transfer: no total bound, only the idle
+// limit.
+func withTransfer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, transferKey, true)
+}
+
+// boundError is a request ended by one of the transport's default bounds.
+// It matches context.DeadlineExceeded and reports Timeout() like a net.Error.
+type boundError struct{ what string }
+
+func (e *boundError) Error() string        { return "anaplan: " + e.what }
+func (e *boundError) Timeout() bool        { return true }
+func (e *boundError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// watchedBody ends an answer that stalls: no bytes for idle cancels the
+// request. Closing it releases the request's context and timers.
+type watchedBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	total  *time.Timer
+	idle   time.Duration
+	timer  *time.Timer
+}
+
+func newWatchedBody(rc io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, total *time.Timer, idle time.Duration) *watchedBody {
+	b := &watchedBody{rc: rc, ctx: ctx, cancel: cancel, total: total, idle: idle}
+	if idle > 0 {
+		b.timer = time.AfterFunc(idle, func() {
+			cancel(&boundError{what: "no data from the server for " + idle.String() + ", so the request was abandoned (a stalled connection or server): try again"})
+		})
+	}
+	return b
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 && b.timer != nil {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil {
+		// Also at io.EOF: a server that sees the connection go may still end
+		// its answer cleanly, and a cut answer must not read as a whole one.
+		var be *boundError
+		if errors.As(context.Cause(b.ctx), &be) {
+			return n, be
+		}
+		if cerr := b.ctx.Err(); cerr != nil && err == io.EOF {
+			return n, cerr // the caller's deadline or cancellation
+		}
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if b.total != nil {
+		b.total.Stop()
+	}
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if _, ok := req.Header["User-Agent"]; !ok {
 		req = withHeaders(req, t.uaValue, nil)
@@ -363,7 +477,11 @@ func decodeError(resp *http.Response, body []byte) *APIError {
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
-	e.Message = truncate(strings.TrimSpace(e.Message), 300)
+	if e.StatusCode == http.StatusForbidden {
+		e.Hint = "the credentials were accepted, but this user lacks the permission for this call; a tenant or workspace administrator can grant it (signing in again does not help)"
+	}
+	e.Message = truncate(scrubServerText(strings.TrimSpace(e.Message)), 300)
+	e.Code = truncate(scrubServerText(e.Code), 100)
 	return e
 }
 

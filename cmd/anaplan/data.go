@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"slices"
 	"strings"
@@ -106,7 +107,7 @@ func moduleID(ctx context.Context, m *anaplan.ModelHandle, key string) (string, 
 	if key == "" {
 		return "", nil
 	}
-	mod, err := find(m.Modules(ctx), key, "module", "modules", func(x anaplan.Module) string { return x.ID }, func(x anaplan.Module) string { return x.Name })
+	mod, err := findSeq(m.Modules(ctx), key, "module", "modules", func(x anaplan.Module) string { return x.ID }, func(x anaplan.Module) string { return x.Name })
 	return mod.ID, err
 }
 
@@ -142,7 +143,7 @@ func first(args []string) string {
 }
 
 func findList(ctx context.Context, m *anaplan.ModelHandle, key string) (anaplan.List, error) {
-	return find(m.Lists(ctx), key, "list", "lists", func(x anaplan.List) string { return x.ID }, func(x anaplan.List) string { return x.Name })
+	return findSeq(m.Lists(ctx), key, "list", "lists", func(x anaplan.List) string { return x.ID }, func(x anaplan.List) string { return x.Name })
 }
 
 func cmdItems(ctx context.Context, a *app, args []string) error {
@@ -361,7 +362,7 @@ func (a *app) readItems(info *anaplan.ListInfo) ([]anaplan.ListItem, error) {
 
 // findView resolves a view name or ID.
 func findView(ctx context.Context, m *anaplan.ModelHandle, key string) (anaplan.View, error) {
-	return find(m.Views(ctx, ""), key, "view", "views", func(x anaplan.View) string { return x.ID }, func(x anaplan.View) string { return x.Name })
+	return findSeq(m.Views(ctx, ""), key, "view", "views", func(x anaplan.View) string { return x.ID }, func(x anaplan.View) string { return x.Name })
 }
 
 func cmdCells(ctx context.Context, a *app, args []string) error {
@@ -424,6 +425,36 @@ func cmdCells(ctx context.Context, a *app, args []string) error {
 		}
 		return writeTable(a.stdout, header, rows)
 	})
+}
+
+// findSeq picks the item whose ID is key, or else whose name is key
+// (exactly, then ignoring case); several with that name is an error.
+func findSeq[T any](seq iter.Seq2[T, error], key, what, plural string, id, name func(T) string) (T, error) {
+	var zero T
+	var exact, folded []T
+	for v, err := range seq {
+		if err != nil {
+			return zero, err
+		}
+		switch {
+		case id(v) == key:
+			return v, nil
+		case name(v) == key:
+			exact = append(exact, v)
+		case strings.EqualFold(name(v), key):
+			folded = append(folded, v)
+		}
+	}
+	for _, set := range [][]T{exact, folded} {
+		switch len(set) {
+		case 0:
+			continue
+		case 1:
+			return set[0], nil
+		}
+		return zero, fmt.Errorf("several %s are called %q: use the ID", plural, key)
+	}
+	return zero, fmt.Errorf("no %s called or with ID %q in the model: run 'anaplan %s' to list them", what, key, plural)
 }
 
 // findIn picks the element of xs whose ID is key, else whose name is key

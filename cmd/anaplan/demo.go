@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/go-anaplan/anaplan"
-	"github.com/go-anaplan/anaplan/anaplantest"
 )
 
 // The demo's tenant.
@@ -37,38 +35,39 @@ West,3000
 Total,12900
 `
 
+// demoCode is the Go program that does the demo's steps with the library.
+//
+//go:embed democode/main.go
+var demoCode string
+
 // cmdDemo starts a fake Anaplan in this process and runs the other commands
-// against it, showing each command line as it goes.
+// against it, showing each command line as it goes, and ends with the Go
+// code that does the same.
 func cmdDemo(ctx context.Context, a *app, _ []string) error {
-	srv := anaplantest.NewServer()
+	d := newDemoTenant()
+	srv := d.srv
 	defer srv.Close()
-	password := randomWord()
-	srv.AddUser(demoUser, password)
-	srv.AddWorkspace(anaplantest.Workspace{ID: demoWorkspace, Name: "Demo"})
-	srv.AddModel(demoWorkspace, anaplantest.Model{ID: demoModel, Name: "Sales Planning"})
-	srv.AddModel(demoWorkspace, anaplantest.Model{ID: "E5B7D3B2A1C04F2D9C6F7A8B9C0D1E2F", Name: "Workforce", State: "ARCHIVED"})
-	srv.AddFile(demoWorkspace, demoModel, anaplantest.File{ID: demoFile, Name: "sales.csv"})
-	srv.AddImport(demoWorkspace, demoModel, anaplantest.Import{ID: "112000000001", Name: "Load sales", FileID: demoFile, Task: anaplantest.TaskBehaviour{Polls: 3}})
-	srv.AddImport(demoWorkspace, demoModel, anaplantest.Import{ID: "112000000002", Name: "Load sales (strict)", FileID: demoFile,
-		Task: anaplantest.TaskBehaviour{Polls: 1, Fail: true, Message: "2 rows rejected: Gadgets is not in the Products list",
-			Dump: []byte("Region,Product,Month,Units,Revenue,_Line_,_Error_1_\nNorth,Gadgets,Jan 26,80,3200,3,Item not located in Products list: Gadgets\nSouth,Gadgets,Jan 26,60,2400,5,Item not located in Products list: Gadgets\n")}})
-	srv.AddExport(demoWorkspace, demoModel, anaplantest.Export{ID: "116000000001", Name: "Revenue by region.csv", Content: []byte(demoRevenue), Task: anaplantest.TaskBehaviour{Polls: 2}})
-	srv.AddProcess(demoWorkspace, demoModel, anaplantest.Process{ID: "118000000001", Name: "Nightly load", Actions: []string{"112000000001", "116000000001"}})
 
-	dir, err := os.MkdirTemp("", "anaplan-demo-")
-	if err != nil {
+	dir, temporary := a.o.dir, a.o.dir == ""
+	if temporary {
+		tmp, err := os.MkdirTemp("", "anaplan-demo-")
+		if err != nil {
+			return err
+		}
+		dir = tmp
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	local := filepath.Join(dir, "sales.csv")
-	if err := os.WriteFile(local, []byte(demoSales), 0o600); err != nil {
+	if err := os.WriteFile(local, []byte(demoSales), 0o666); err != nil {
 		return err
 	}
 
-	conn := fmt.Sprintf("AuthScheme=Basic;User=%s;Password=%s;AuthURL=%s;APIURL=%s", demoUser, password, srv.URL(), srv.Endpoints().API)
-	shown := strings.Replace(conn, password, "…", 1)
+	conn := d.basic()
+	shown := strings.Replace(conn, d.password, "…", 1)
 	sub := a.env
-	sub.extra = append(sub.extra, anaplan.WithHTTPClient(srv.Client())) // trust the fake's certificate
+	sub.transport = srv.Client().Transport // trust the fake's certificate
 	sub.getenv = func(k string) string {
 		switch k {
 		case "ANAPLAN_CONNECTION":
@@ -101,8 +100,13 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 
 	fmt.Fprintf(out, "anaplan demo: a fake Anaplan (package anaplantest) is running in this process at %s.\n", srv.URL())
 	fmt.Fprintf(out, "Nothing leaves this machine. Each step is the command you would type against your own tenant.\n")
+	if temporary {
+		fmt.Fprintf(out, "Its files (the upload, the export, the failure dump) go to a temporary directory, removed at the end\n(keep them with 'anaplan demo --dir DIR').\n")
+	} else {
+		fmt.Fprintf(out, "Its files (the upload, the export, the failure dump) go to %s, and stay there.\n", dir)
+	}
 
-	step(1, "Sign in", "The connection comes from --connection or ANAPLAN_CONNECTION; here:")
+	step(1, "Sign in", "The connection comes from --connection-file, --connection or ANAPLAN_CONNECTION; here:")
 	fmt.Fprintf(out, "   export ANAPLAN_CONNECTION='%s'\n", shown)
 	fmt.Fprintf(out, "   (against Anaplan you would write Region=EU1 or similar instead of AuthURL and APIURL)\n")
 	fmt.Fprintf(out, "   and, to leave --workspace and --model out of every command:\n")
@@ -111,8 +115,8 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 		return err
 	}
 
-	step(2, "Look around", "Workspaces, models, and what a model holds.")
-	for _, args := range [][]string{{"workspaces"}, {"models"}, {"files"}, {"imports"}, {"exports"}} {
+	step(2, "Look around", "Workspaces, models, and what a model holds; names and IDs are both accepted everywhere.")
+	for _, args := range [][]string{{"workspaces"}, {"models"}, {"files"}, {"imports"}, {"exports"}, {"processes"}, {"actions"}} {
 		if err := cmd(args...); err != nil {
 			return err
 		}
@@ -130,7 +134,7 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 
 	step(5, "Run an export and download its result", "")
 	revenue := filepath.Join(dir, "revenue.csv")
-	if err := cmd("run", "export", "Revenue by region.csv", "--file", revenue, "--poll-interval", "150ms"); err != nil {
+	if err := cmd("run", "export", "Revenue by region.csv", "--file", revenue, "--force", "--poll-interval", "150ms"); err != nil {
 		return err
 	}
 	b, err := os.ReadFile(revenue)
@@ -139,7 +143,12 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 	}
 	fmt.Fprintf(out, "\n$ cat revenue.csv\n%s", b)
 
-	step(6, "A task that fails", "Exit status 1, and the failure dump is saved (--dump-dir, default the current directory).")
+	step(6, "Run a process", "A process runs several actions (here the import and the export) as one task.")
+	if err := cmd("run", "process", "Nightly load", "--poll-interval", "150ms"); err != nil {
+		return err
+	}
+
+	step(7, "A task that fails", "Exit status 1, and the failure dump is saved (--dump-dir, default the current directory).")
 	err = cmd("run", "import", "Load sales (strict)", "--dump-dir", dir, "--poll-interval", "150ms")
 	if !errors.Is(err, errSilent) {
 		return fmt.Errorf("the failing import did not fail as it should: %v", err)
@@ -153,12 +162,20 @@ func cmdDemo(ctx context.Context, a *app, _ []string) error {
 		fmt.Fprintf(out, "\n$ cat %s\n%s", filepath.Base(d), b)
 	}
 
-	step(7, "For programs", "Every listing has --json; 'anaplan token' prints a token for scripts.")
+	step(8, "For programs", "Every listing has --json.")
 	if err := cmd("exports", "--json"); err != nil {
 		return err
 	}
 
-	fmt.Fprintf(out, "\nDone. Against your tenant: set ANAPLAN_CONNECTION (see 'anaplan help') and run the same commands.\n")
+	step(9, "The same in Go", "With the library (github.com/go-anaplan/anaplan), steps 1 to 5 are:")
+	fmt.Fprintf(out, "\n%s", demoCode)
+
+	if temporary {
+		fmt.Fprintf(out, "\nDone. The files above were in a temporary directory, now removed (keep them with 'anaplan demo --dir DIR').\n")
+	} else {
+		fmt.Fprintf(out, "\nDone. The files above are in %s.\n", dir)
+	}
+	fmt.Fprintf(out, "To try the commands yourself against a fake with the same data, run 'anaplan fake'; against your tenant, set ANAPLAN_CONNECTION (see 'anaplan help').\n")
 	return nil
 }
 

@@ -2,21 +2,26 @@
 // models from the command line.
 //
 //	anaplan demo                                   # a guided tour against a fake Anaplan, offline
-//	export ANAPLAN_CONNECTION='AuthScheme=Basic;User=ada@example.com;Password=…;Region=EU1'
+//	anaplan fake                                   # a fake Anaplan on loopback, until Ctrl-C
+//	export ANAPLAN_CONNECTION_FILE=~/.anaplan-connection   # holds 'AuthScheme=Basic;User=…;Password=…;Region=EU1'
 //	anaplan whoami
 //	anaplan workspaces
 //	anaplan models --workspace Finance
 //	anaplan files --workspace Finance --model Budget
 //	anaplan upload sales.csv --workspace Finance --model Budget
 //	anaplan run import 'Sales from sales.csv' --workspace Finance --model Budget
-//	anaplan download 'Grid - Revenue.csv' --workspace Finance --model Budget -o revenue.csv
+//	anaplan download 'Grid - Revenue.csv' --workspace Finance --model Budget -o exports/
+//	anaplan help download                          # a command's flags: it takes those only
 //
-// The connection comes from --connection or the ANAPLAN_CONNECTION
-// environment variable: a connection string as the library takes it
+// The connection comes from --connection-file FILE (- for standard input),
+// --connection, $ANAPLAN_CONNECTION_FILE or $ANAPLAN_CONNECTION, the first
+// that is set: a connection string as the library takes it
 // (anaplan.FromConnectionString). Credentials are accepted nowhere else.
 //
 // Output is an aligned table, or JSON with --json. Exit status: 0 on
-// success, 1 on failure, 2 on bad usage.
+// success, 1 on failure, 2 on bad usage or bad configuration, 130 after
+// Ctrl-C. A second Ctrl-C waits up to 10 s for a token refresh under way to
+// be saved; a third quits at once.
 package main
 
 import (
@@ -24,30 +29,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/go-anaplan/anaplan"
 	"golang.org/x/term"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	finished := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			// The first Ctrl-C cancels the command, which then cleans up (a
-			// task is cancelled, the session logged out, each bounded by a
-			// timeout). Default handling is back: a second Ctrl-C ends the
-			// process at once, whatever it is stuck on (a read of a
-			// terminal, a server that does not answer).
-			stop()
-			fmt.Fprintln(os.Stderr, "anaplan: interrupted: stopping (press Ctrl-C again to quit at once)")
-		case <-finished:
-		}
-	}()
+	sig := make(chan os.Signal, 3)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go interrupts(sig, cancel, os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], env{
 		stdin:    os.Stdin,
 		stdout:   os.Stdout,
@@ -55,8 +49,7 @@ func main() {
 		getenv:   os.Getenv,
 		terminal: term.IsTerminal(int(os.Stderr.Fd())),
 	})
-	close(finished)
-	stop()
+	cancel(nil)
 	os.Exit(code)
 }
 
@@ -67,8 +60,9 @@ type env struct {
 	getenv         func(string) string
 	terminal       bool // stderr is a terminal: show progress bars
 
-	// extra options for every client (the demo trusts its fake server)
-	extra []anaplan.Option
+	// transport, when set, sends every client's requests (the demo's
+	// trusts its fake server); nil is the usual one
+	transport http.RoundTripper
 }
 
 // Exit statuses.
@@ -90,7 +84,11 @@ func usagef(format string, args ...any) error {
 // run runs one command line and returns the exit status.
 func run(ctx context.Context, args []string, e env) int {
 	err := dispatch(ctx, args, e)
+	interrupted := errors.Is(context.Cause(ctx), errInterrupted)
 	if err == nil {
+		if interrupted {
+			return exitInterrupted
+		}
 		return exitOK
 	}
 	var ue *usageError
@@ -98,10 +96,12 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "anaplan: %s\nRun 'anaplan help' for usage.\n", scrubArgs(ue.msg, args))
 		return exitUsage
 	}
-	if errors.Is(err, errSilent) {
-		return exitFailure
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintf(e.stderr, "anaplan: %s\n", scrubArgs(errorText(err), args))
 	}
-	fmt.Fprintf(e.stderr, "anaplan: %s\n", scrubArgs(errorText(err), args))
+	if interrupted {
+		return exitInterrupted
+	}
 	return exitFailure
 }
 

@@ -205,13 +205,13 @@ func TestUsage(t *testing.T) {
 		message string // in stderr
 	}{
 		{args: nil, code: 2, message: "no command given"},
-		{args: []string{"frobnicate"}, code: 2, message: "unknown command (the word is not shown"},
+		{args: []string{"frobnicate"}, code: 2, message: "unknown command (not shown, in case it holds a secret); the commands are "},
 		{args: []string{"whoamii"}, code: 2, message: `did you mean "whoami"?`},
 		{args: []string{"--nope", "x", "whoami"}, code: 2, message: "a flag before it may be misspelt"},
 		{args: []string{"upload", "x", "--concurrency", "9223372036854775807", "--model", "Budget"}, code: 2, message: "--concurrency is the number of chunks in flight at once, from 1 to 64"},
 		{args: []string{"download", "x", "--concurrency", "65", "--model", "Budget"}, code: 2, message: "from 1 to 64"},
 		{args: []string{"--json", "--model", "x"}, code: 2, message: "no command given"},
-		{args: []string{"whoami", "--nope"}, code: 2, message: "flag provided but not defined: -nope"},
+		{args: []string{"whoami", "--nope"}, code: 2, message: "--nope is not a flag of whoami"},
 		{args: []string{"whoami", "extra"}, code: 2, message: "whoami takes no arguments"},
 		{args: []string{"whoami"}, env: map[string]string{"ANAPLAN_CONNECTION": ""}, code: 2, message: "pass --connection"},
 		{args: []string{"whoami"}, env: map[string]string{"ANAPLAN_CONNECTION": "AuthScheme=Basic;Pasword=" + password}, code: 2, message: "Password"},
@@ -483,8 +483,8 @@ func TestInterruptCancelsTheTask(t *testing.T) {
 	}
 	err := cmd.Wait()
 	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want status 1", err)
+	if !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit: %v, want status 130", err)
 	}
 	if !strings.Contains(errb.String(), "interrupted") || !strings.Contains(errb.String(), "cancelled") {
 		t.Errorf("stderr %q", errb.String())
@@ -604,9 +604,11 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
-		"$ anaplan whoami", "Demo User", "$ anaplan workspaces", "$ anaplan files",
+		"$ anaplan whoami", "Demo User", "$ anaplan workspaces", "$ anaplan files", "$ anaplan actions", "Clear last month",
 		"$ anaplan upload sales.csv --gzip", "Uploaded", "$ anaplan run import 'Load sales'", "completed: Load sales: 6 lines read",
-		"$ cat revenue.csv", "Total,12900", "FAILED: 2 rows rejected", "Item not located", "Done.",
+		"$ cat revenue.csv", "Total,12900", "$ anaplan run process 'Nightly load'", "FAILED: 2 rows rejected", "Item not located",
+		// It ends with the Go code that does the same, and says its files were temporary.
+		"9. The same in Go", demoCode, "Done. The files above were in a temporary directory, now removed",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the demo's output lacks %q", want)
@@ -617,6 +619,32 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "Password=") && !strings.Contains(r.stdout, "Password=…") {
 		t.Error("the demo shows its password")
+	}
+
+	// With --dir, every path it prints is still there when it ends.
+	keep := filepath.Join(t.TempDir(), "kept")
+	r = tn.runEnv(map[string]string{"ANAPLAN_CONNECTION": ""}, "", "demo", "--dir", keep)
+	if r.code != 0 || !strings.Contains(r.stdout, "Done. The files above are in "+keep) {
+		t.Fatalf("demo --dir: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	paths := regexp.MustCompile(regexp.QuoteMeta(keep)+`/\S+\.csv`).FindAllString(r.stdout+r.stderr, -1)
+	if len(paths) < 2 {
+		t.Errorf("demo --dir printed %d paths in %s:\n%s%s", len(paths), keep, r.stdout, r.stderr)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the demo printed %s, which is gone: %v", p, err)
+		}
+	}
+	for _, f := range []string{"sales.csv", "revenue.csv"} {
+		if _, err := os.Stat(filepath.Join(keep, f)); err != nil {
+			t.Errorf("demo --dir: %v", err)
+		}
+	}
+	// A second run in the same directory works (revenue.csv is replaced
+	// knowingly).
+	if r := tn.runEnv(map[string]string{"ANAPLAN_CONNECTION": ""}, "", "demo", "--dir", keep); r.code != 0 {
+		t.Errorf("demo --dir again: exit %d\n%s", r.code, r.stderr)
 	}
 }
 
@@ -822,8 +850,8 @@ func TestLogoutIsBounded(t *testing.T) {
 	start := time.Now()
 	code := run(context.Background(), []string{"whoami"}, env{
 		stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
-		getenv: func(k string) string { return tn.env[k] },
-		extra:  []anaplan.Option{anaplan.WithHTTPClient(tn.srv.Client())},
+		getenv:    func(k string) string { return tn.env[k] },
+		transport: tn.srv.Client().Transport,
 	})
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("whoami took %v with a logout that never answers", d)

@@ -154,12 +154,14 @@ type bar struct {
 	drawn   bool
 	minStep time.Duration
 	now     func() time.Time
+	stopped bool // after Ctrl-C: nothing more is drawn
 }
 
 func (a *app) progress(label string) *bar {
 	b := &bar{label: label, minStep: 100 * time.Millisecond, now: time.Now}
 	if a.terminal {
 		b.w = a.stderr
+		showBar(b)
 	}
 	return b
 }
@@ -184,6 +186,9 @@ func (b *bar) task(t anaplan.Task) {
 func (b *bar) draw(force bool, text func() string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.stopped {
+		return
+	}
 	now := b.now()
 	if !force && b.drawn && now.Sub(b.last) < b.minStep {
 		return
@@ -197,11 +202,23 @@ func (b *bar) done() {
 	if b == nil || b.w == nil {
 		return
 	}
+	hideBar(b)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.drawn {
 		fmt.Fprintln(b.w)
 	}
+	b.drawn = false
+}
+
+// stop erases the bar's line and draws nothing more.
+func (b *bar) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\033[K")
+	}
+	b.drawn, b.stopped = false, true
 }
 
 const barWidth = 30

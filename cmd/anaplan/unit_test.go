@@ -41,7 +41,7 @@ func TestHoistAndParse(t *testing.T) {
 			var o opts
 			fs := flag.NewFlagSet("x", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
-			commonFlags(fs, &o, true)
+			addFlags(fs, &command{uses: useConn | useJSON | useWorkspace | useModel}, &o)
 			fs.BoolVar(&o.gzip, "gzip", false, "")
 			fs.StringVar(&o.file, "file", "", "")
 			pos, err := parseInterspersed(fs, args[1:])
@@ -258,7 +258,9 @@ func TestProgressBar(t *testing.T) {
 }
 
 func TestSafeNameAndQuote(t *testing.T) {
-	for in, want := range map[string]string{"a.csv": "a.csv", "../../etc/passwd": "passwd", `C:\x\y.csv`: "y.csv", "..": "ID", "": "ID", "/": "ID"} {
+	for in, want := range map[string]string{"a.csv": "a.csv", "../../etc/passwd": "passwd", `C:\x\y.csv`: "y.csv", "..": "ID", "": "ID", "/": "ID",
+		"a\x1b]0;pwned\x07.csv": "a_]0;pwned_.csv", "line\nbreak\r.csv": "line_break_.csv", "evil\u202egnp.csv": "evil_gnp.csv",
+		"bad\xffutf8": "bad_utf8", "\x00": "ID", "tab\there": "tab_here", "..\x1b": "ID"} {
 		if got := safeName(in, "ID"); got != want {
 			t.Errorf("safeName(%q) = %q, want %q", in, got, want)
 		}

@@ -12,10 +12,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-anaplan/anaplan"
@@ -54,36 +54,32 @@ func run(ctx context.Context, out io.Writer) error {
 	return signIn(ctx, out, "Certificate", append(at, anaplan.WithCertificate(cert, key))...)
 }
 
-func signIn(ctx context.Context, out io.Writer, how string, opts ...anaplan.Option) error {
+func signIn(ctx context.Context, out io.Writer, how string, opts ...anaplan.Option) (err error) {
 	c, err := anaplan.New(ctx, opts...)
 	if err != nil {
 		return err
 	}
-	defer c.Close(ctx)
+	defer func() { // logs the session out (Basic, Certificate) or saves OAuth tokens
+		if cerr := c.Close(context.WithoutCancel(ctx)); err == nil {
+			err = cerr
+		}
+	}()
+	me, err := c.CurrentUser(ctx)
+	if err != nil {
+		return err
+	}
 	tok, err := c.Token(ctx)
 	if err != nil {
 		return err
 	}
-	resp, err := c.HTTPClient().Get(c.Endpoints().API + "/users/me")
-	if err != nil {
-		return err
-	}
-	if err := anaplan.CheckResponse(resp); err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var me struct {
-		User struct {
-			ID        string `json:"id"`
-			Email     string `json:"email"`
-			FirstName string `json:"firstName"`
-			LastName  string `json:"lastName"`
-		} `json:"user"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&me); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%-11s signed in as %s (%s %s, id %s); token valid until %s\n",
-		how+":", me.User.Email, me.User.FirstName, me.User.LastName, me.User.ID, tok.Expiry.Format(time.RFC3339))
+	fmt.Fprintf(out, "%-12s signed in as %s (%s); token valid until %s\n", how+":", me.Email, describe(me), tok.Expiry.Format(time.RFC3339))
 	return nil
+}
+
+// describe is the user's name, when Anaplan has one, and ID.
+func describe(u *anaplan.User) string {
+	if name := strings.TrimSpace(u.FirstName + " " + u.LastName); name != "" {
+		return name + ", id " + u.ID
+	}
+	return "id " + u.ID
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -12,9 +13,15 @@ func TestQuickstart(t *testing.T) {
 	if err := run(context.Background(), &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Basic:      signed in as ada@example.com", "Certificate: signed in as ada@example.com"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+	// Each line names the user once, with no empty name ("Ada , id" once).
+	line := regexp.MustCompile(`^(Basic|Certificate): +signed in as ada@example\.com \((\S[^,()]*\S, )?id [0-9a-f]{16,}\); token valid until \S+$`)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	for _, l := range lines[1:] {
+		if !line.MatchString(l) || strings.Contains(l, " ,") {
+			t.Errorf("line %q does not match %v", l, line)
 		}
 	}
 }

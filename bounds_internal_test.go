@@ -1,0 +1,54 @@
+package anaplan
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTransportTotalBound: a call without a deadline ends at the transport's
+// total bound even when the server trickles bytes (so the idle limit never
+// fires); a transfer is not bounded in total.
+func TestTransportTotalBound(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for i := 0; i < 12; i++ {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+				w.Write([]byte("x"))
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	defer srv.Close()
+	tr := &transport{base: srv.Client().Transport, total: 400 * time.Millisecond, idle: time.Second, policy: defaultRetryPolicy,
+		logger: slog.New(slog.DiscardHandler), now: time.Now, sleep: sleepCtx}
+	hc := &http.Client{Transport: tr}
+	resp, err := hc.Get(srv.URL + "/2/0/users/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b0, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not finish within") {
+		t.Fatalf("a trickling small call: %d bytes, %v", len(b0), err)
+	}
+	// The same answer as a transfer: read to the end (1.2 s > the total bound).
+	resp, err = hc.Get(srv.URL + "/2/0/workspaces/w/models/m/files/f/chunks/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(b) != 12 {
+		t.Fatalf("a trickling transfer: %d bytes, %v", len(b), err)
+	}
+}
