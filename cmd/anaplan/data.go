@@ -19,15 +19,6 @@ import (
 // This file is the model-data commands: metadata, list items, cells, the
 // model's status, open/close, current period and versions.
 
-// dataOpts are the flags of the model-data commands (opts.data).
-type dataOpts struct {
-	csv     bool
-	pages   pageFlags
-	maxRows int
-	set     string
-	wait    bool
-}
-
 // pageFlags is a repeatable --page DIM=ITEM.
 type pageFlags []string
 
@@ -56,14 +47,14 @@ func init() {
 }
 
 func itemsFlags(fs *flag.FlagSet, o *opts) {
-	fs.BoolVar(&o.data.csv, "csv", false, "print CSV instead of a table")
+	fs.BoolVar(&o.csv, "csv", false, "print CSV instead of a table")
 	fs.StringVar(&o.file, "file", "", "add, update, delete: the items, as CSV (a header of id,name,code,parent and the properties and subsets) or JSON (- for stdin)")
 }
 
 func cellsFlags(fs *flag.FlagSet, o *opts) {
-	fs.BoolVar(&o.data.csv, "csv", false, "print the view as Anaplan's CSV instead of a table")
-	fs.Var(&o.data.pages, "page", "DIM=ITEM: the item of a page dimension, by names or IDs (repeatable)")
-	fs.IntVar(&o.data.maxRows, "max-rows", 0, "print at most this many rows (0: all)")
+	fs.BoolVar(&o.csv, "csv", false, "print the view as Anaplan's CSV instead of a table")
+	fs.Var(&o.pages, "page", "DIM=ITEM: the item of a page dimension, by names or IDs (repeatable)")
+	fs.IntVar(&o.maxRows, "max-rows", 0, "print at most this many rows (0: all)")
 }
 
 func writeCellsFlags(fs *flag.FlagSet, o *opts) {
@@ -71,12 +62,12 @@ func writeCellsFlags(fs *flag.FlagSet, o *opts) {
 }
 
 func modelFlags(fs *flag.FlagSet, o *opts) {
-	fs.BoolVar(&o.data.wait, "wait", false, "open, close: wait until the model is open (closed)")
+	fs.BoolVar(&o.wait, "wait", false, "open, close: wait until the model is open (closed)")
 	fs.DurationVar(&o.poll, "poll-interval", time.Second, "first wait between status requests (it grows up to 15s)")
 }
 
 func periodFlags(fs *flag.FlagSet, o *opts) {
-	fs.StringVar(&o.data.set, "set", "", `set the current period to the one holding this date (YYYY-MM-DD; "none" clears it)`)
+	fs.StringVar(&o.set, "set", "", `set the current period to the one holding this date (YYYY-MM-DD; "none" clears it)`)
 }
 
 // withModel signs in, resolves --workspace and --model, and runs f.
@@ -245,7 +236,7 @@ func (a *app) printItems(ctx context.Context, m *anaplan.ModelHandle, l anaplan.
 	switch {
 	case a.o.json:
 		return a.printJSON(items)
-	case a.o.data.csv:
+	case a.o.csv:
 		w := csv.NewWriter(a.stdout)
 		_ = w.Write(header)
 		_ = w.WriteAll(rows)
@@ -372,12 +363,12 @@ func cmdCells(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		var pages []anaplan.CellCoordinate
-		if len(a.o.data.pages) > 0 {
+		if len(a.o.pages) > 0 {
 			info, err := m.ViewInfo(ctx, v.ID)
 			if err != nil {
 				return err
 			}
-			for _, p := range a.o.data.pages {
+			for _, p := range a.o.pages {
 				dk, ik, ok := strings.Cut(p, "=")
 				if !ok {
 					return usagef("--page wants DIM=ITEM, by names or IDs")
@@ -397,11 +388,11 @@ func cmdCells(ctx context.Context, a *app, args []string) error {
 				pages = append(pages, anaplan.CellCoordinate{DimensionID: d.ID, ItemID: it.ID})
 			}
 		}
-		if a.o.data.csv {
-			_, err := m.ReadCellsCSV(ctx, v.ID, a.stdout, &anaplan.ReadCellsCSVOptions{Pages: pages, MaxRows: a.o.data.maxRows})
+		if a.o.csv {
+			_, err := m.ReadCellsCSV(ctx, v.ID, a.stdout, &anaplan.ReadCellsCSVOptions{Pages: pages, MaxRows: a.o.maxRows})
 			return err
 		}
-		g, err := m.ReadCells(ctx, v.ID, &anaplan.ReadCellsOptions{Pages: pages, MaxRows: a.o.data.maxRows})
+		g, err := m.ReadCells(ctx, v.ID, &anaplan.ReadCellsOptions{Pages: pages, MaxRows: a.o.maxRows})
 		if err != nil {
 			return err
 		}
@@ -559,7 +550,7 @@ func cmdModel(ctx context.Context, a *app, args []string) error {
 		return usagef("usage: anaplan model status|open|close")
 	}
 	return a.withModel(ctx, func(m *anaplan.ModelHandle) error {
-		wait := &anaplan.ModelWaitOptions{Wait: a.o.data.wait, PollInterval: a.o.poll}
+		wait := &anaplan.ModelWaitOptions{Wait: a.o.wait, PollInterval: a.o.poll}
 		var err error
 		switch verb {
 		case "open":
@@ -589,7 +580,7 @@ func cmdPeriod(ctx context.Context, a *app, _ []string) error {
 	return a.withModel(ctx, func(m *anaplan.ModelHandle) error {
 		var p *anaplan.Period
 		var err error
-		switch set := a.o.data.set; set {
+		switch set := a.o.set; set {
 		case "":
 			p, err = m.CurrentPeriod(ctx)
 		case "none":
