@@ -10,6 +10,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// dataCommandFlags are the flags each data command takes, for
+// TestEachCommandTakesExactlyItsFlags.
+var dataCommandFlags = map[string][]string{
+	"modules":     {"connection", "connection-file", "json", "model", "workspace"},
+	"line-items":  {"connection", "connection-file", "json", "model", "workspace"},
+	"views":       {"connection", "connection-file", "json", "model", "workspace"},
+	"lists":       {"connection", "connection-file", "json", "model", "workspace"},
+	"items":       {"connection", "connection-file", "csv", "file", "json", "model", "workspace"},
+	"cells":       {"connection", "connection-file", "csv", "json", "max-rows", "model", "page", "workspace"},
+	"write-cells": {"connection", "connection-file", "file", "json", "model", "workspace"},
+	"model":       {"connection", "connection-file", "json", "model", "poll-interval", "wait", "workspace"},
+	"period":      {"connection", "connection-file", "json", "model", "set", "workspace"},
+	"versions":    {"connection", "connection-file", "json", "model", "workspace"},
+}
+
 // dataTenant is a tenant whose Budget model has a list and a module.
 func dataTenant(t *testing.T) *tenant {
 	tn := newTenant(t)
