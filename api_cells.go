@@ -392,6 +392,10 @@ func (m *ModelHandle) WriteCellsWith(ctx context.Context, moduleID string, cells
 			Failures []wireFailure `json:"failures"`
 		}
 		if err := m.sendModelJSON(ctx, http.MethodPost, u, wire[start:end], &v); err != nil {
+			var ae *APIError
+			if errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest && ae.Hint == "" {
+				ae.Hint = "Anaplan refuses a whole batch that is over its cell limit (1,000 cells a call in some tenants: lower WriteCellsOptions.BatchSize) or that has a cell without a required field or with a value of a type it does not take"
+			}
 			if start > 0 {
 				return res, fmt.Errorf("anaplan: cells %d to %d of %d (the cells before were written): %w", start, end-1, len(wire), err)
 			}

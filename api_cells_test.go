@@ -237,3 +237,26 @@ func TestReadCellsCSV(t *testing.T) {
 		t.Error("an unknown export type: no error")
 	}
 }
+
+func TestWriteCellsBatchOverLimit(t *testing.T) {
+	d := salesModel()
+	d.MaxCellsPerWrite = 1000 // the stricter reading of the limit
+	f := newDataFixture(t, d)
+	cells := make([]anaplan.CellWrite, 1500)
+	for i := range cells {
+		cells[i] = anaplan.CellWrite{LineItemName: "Revenue", Value: i, Dimensions: []anaplan.CellDimension{
+			{DimensionName: "City", ItemName: "Leeds"}, {DimensionName: "Time", ItemName: "Jan 24"}, {DimensionName: "Versions", ItemName: "Actual"}}}
+	}
+	ctx := context.Background()
+	res, err := f.m.WriteCellsWith(ctx, "Sales", cells, &anaplan.WriteCellsOptions{BatchSize: 1500})
+	var ae *anaplan.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 400 || !strings.Contains(ae.Hint, "BatchSize") || res.Done != 0 {
+		t.Fatalf("WriteCellsWith(1500) = %+v, %v; want a 400 whose hint names BatchSize", res, err)
+	}
+	if res, err = f.m.WriteCells(ctx, "Sales", cells); err != nil || res.Done != 1500 {
+		t.Fatalf("WriteCells with the default batch = %+v, %v", res, err)
+	}
+	if _, err := f.m.WriteCellsWith(ctx, "Sales", cells, &anaplan.WriteCellsOptions{BatchSize: anaplan.MaxCellBatch + 1}); err == nil {
+		t.Error("a BatchSize over MaxCellBatch: no error")
+	}
+}
