@@ -246,33 +246,34 @@ func list[T any](ctx context.Context, c *Client, base, key string, inModel bool,
 		if u, err := url.Parse(base); err == nil && u.RawQuery != "" {
 			sep = "&"
 		}
+		var items []T // reused from page to page
 		for offset := 0; ; {
 			u := base + sep + "limit=" + strconv.Itoa(cfg.pageSize) + "&offset=" + strconv.Itoa(offset)
-			var page struct {
-				Meta struct {
-					Paging *struct {
-						CurrentPageSize int `json:"currentPageSize"`
-						TotalSize       int `json:"totalSize"`
-					} `json:"paging"`
-				} `json:"meta"`
-			}
-			var items []T
-			raw := map[string]json.RawMessage{}
-			if err := c.getJSON(ctx, u, &raw, inModel); err != nil {
+			var paging *listPaging
+			err := c.getDecoded(ctx, u, inModel, func(dec *json.Decoder) error {
+				items = items[:0]
+				return decodeObject(dec, func(k string) error {
+					var err error
+					switch k {
+					case key:
+						items, err = decodeItems(dec, items, cfg.pageSize, key, "the page size asked for")
+					case "meta":
+						var meta struct {
+							Paging *listPaging `json:"paging"`
+						}
+						if err = dec.Decode(&meta); err != nil {
+							err = fmt.Errorf("the paging information is not the JSON expected: %w", notJSON(err))
+						}
+						paging = meta.Paging
+					default:
+						err = skipValue(dec)
+					}
+					return err
+				})
+			})
+			if err != nil {
 				yield(zero, err)
 				return
-			}
-			if m, ok := raw["meta"]; ok {
-				if err := json.Unmarshal(m, &page.Meta); err != nil {
-					yield(zero, fmt.Errorf("anaplan: GET %s: the paging information is not the JSON expected: %w", redactURL(base), err))
-					return
-				}
-			}
-			if b, ok := raw[key]; ok && !bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-				if err := json.Unmarshal(b, &items); err != nil {
-					yield(zero, fmt.Errorf("anaplan: GET %s: the %s are not the JSON expected: %w", redactURL(base), key, err))
-					return
-				}
 			}
 			for _, it := range items {
 				if !yield(it, nil) {
@@ -280,12 +281,17 @@ func list[T any](ctx context.Context, c *Client, base, key string, inModel bool,
 				}
 			}
 			offset += len(items)
-			p := page.Meta.Paging
-			if p == nil || len(items) == 0 || offset >= p.TotalSize {
+			if paging == nil || len(items) == 0 || offset >= paging.TotalSize {
 				return
 			}
 		}
 	}
+}
+
+// listPaging is the meta.paging of a list answer.
+type listPaging struct {
+	CurrentPageSize int `json:"currentPageSize"`
+	TotalSize       int `json:"totalSize"`
 }
 
 // newRequest builds a request; a body is sent from bytes so that the

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -40,12 +43,15 @@ type UploadOptions struct {
 	ChunkSize int
 	// Concurrency is the number of chunks sent at once, from 1 to
 	// MaxConcurrency (default DefaultConcurrency). Memory used is about
-	// ChunkSize × (Concurrency+1), whatever the size of the file; with
+	// ChunkSize × (Concurrency+1), whatever the size of the file (next to
+	// nothing for the inputs Upload sends without staging); with
 	// Gzip, add up to ChunkSize × Concurrency for the compressed copies of
 	// data that does not compress. A chunk is reused only once the
 	// transport has closed its request body; one the transport still holds
 	// after its answer (net/http allows that) is replaced by a new buffer
-	// meanwhile, and dropped when given back.
+	// meanwhile, and dropped when given back. Chunk buffers are kept
+	// between calls (emptied by the garbage collector), so that moving
+	// files one after another does not allocate them anew each time.
 	Concurrency int
 	// Gzip sends every chunk gzipped, as application/x-gzip.
 	Gzip bool
@@ -111,6 +117,12 @@ func (m *ModelHandle) fileURL(fileID string) string {
 // 502, 503, 504 or a network error is sent again by the client's transport.
 // An empty r uploads an empty file (one empty chunk).
 //
+// A *bytes.Reader, *strings.Reader, *io.SectionReader or regular *os.File
+// (without Gzip) is sent straight from its bytes, from its current position
+// to its end as it is when Upload starts: no chunk is copied into a buffer
+// first, and each chunk starts sending at once. The reader is then left
+// after the bytes sent, as if read.
+//
 // On error nothing is completed, and the file keeps its previous content.
 // Cancelling ctx stops the upload; the error then wraps ctx's error.
 func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, opts *UploadOptions) (int64, error) {
@@ -129,12 +141,19 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 		return 0, err
 	}
 
-	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1}}
+	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1, size: o.ChunkSize}}
+	defer up.bufs.close()
 	up.progress.TotalBytes, up.progress.TotalChunks = -1, -1
 	if o.Size > 0 {
 		up.progress.TotalBytes = o.Size
 	}
-	chunks, read, err := up.run(ctx, r)
+	var chunks int
+	var read int64
+	if src, ok := sectionSource(r); ok && !o.Gzip {
+		chunks, read, err = up.runSections(ctx, src)
+	} else {
+		chunks, read, err = up.run(ctx, r)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return up.done(), fmt.Errorf("anaplan: upload of file %s stopped after %d bytes: %w", fileID, up.done(), context.Cause(ctx))
@@ -246,6 +265,128 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 	return chunks, read, nil
 }
 
+// readerAtSource is an input whose bytes can be read at any offset and
+// whose length is known: its chunks are sent straight from it, without
+// being copied into chunk buffers first.
+type readerAtSource struct {
+	ra    io.ReaderAt
+	start int64 // the reader's position when Upload began
+	size  int64 // bytes from start to the end
+	seek  io.Seeker
+}
+
+// sectionSource recognises the inputs whose chunks can be sent without
+// staging: *bytes.Reader, *strings.Reader, *io.SectionReader and regular
+// *os.File, from their current position to their end as it is when Upload
+// starts.
+func sectionSource(r io.Reader) (readerAtSource, bool) {
+	type sized interface {
+		io.ReaderAt
+		io.Seeker
+		Size() int64
+	}
+	if f, ok := r.(*os.File); ok {
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return readerAtSource{}, false
+		}
+		pos, err := f.Seek(0, io.SeekCurrent)
+		if err != nil || pos > st.Size() {
+			return readerAtSource{}, false
+		}
+		return readerAtSource{ra: f, start: pos, size: st.Size() - pos, seek: f}, true
+	}
+	switch r.(type) {
+	case *bytes.Reader, *strings.Reader, *io.SectionReader:
+		v := r.(sized)
+		pos, err := v.Seek(0, io.SeekCurrent)
+		if err != nil || pos > v.Size() {
+			return readerAtSource{}, false
+		}
+		return readerAtSource{ra: v, start: pos, size: v.Size() - pos, seek: v}, true
+	}
+	return readerAtSource{}, false
+}
+
+// runSections sends the chunks of src straight from it, Concurrency at a
+// time: no chunk is copied before its request starts, and no chunk buffer
+// is used. The reader is left after the bytes acknowledged, as if read.
+func (up *uploader) runSections(parent context.Context, src readerAtSource) (chunks int, read int64, err error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel(err) })
+	}
+	size := int64(up.opts.ChunkSize)
+	chunks = int(max((src.size+size-1)/size, 1)) // an empty input is one empty chunk
+	up.mu.Lock()
+	up.progress.TotalChunks, up.progress.TotalBytes = chunks, src.size
+	up.mu.Unlock()
+	inflight := make(chan struct{}, up.opts.Concurrency)
+	for n := range chunks {
+		select {
+		case inflight <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		off := int64(n) * size
+		length := min(size, src.size-off)
+		wg.Go(func() {
+			defer func() { <-inflight }()
+			if err := up.sendSection(ctx, n, io.NewSectionReader(src.ra, src.start+off, length)); err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && parent.Err() != nil {
+		firstErr = parent.Err()
+	}
+	if firstErr != nil {
+		_, _ = src.seek.Seek(src.start+up.done(), io.SeekStart)
+		return 0, up.done(), firstErr
+	}
+	_, _ = src.seek.Seek(src.start+src.size, io.SeekStart)
+	return chunks, src.size, nil
+}
+
+// sendSection PUTs chunk n from sec; a retry reads it again from the start.
+func (up *uploader) sendSection(ctx context.Context, n int, sec *io.SectionReader) error {
+	req, err := up.m.c.newRequest(ctx, http.MethodPut, up.fileURL+"/chunks/"+strconv.Itoa(n), nil, "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	open := func() (io.ReadCloser, error) {
+		if sec.Size() == 0 {
+			return http.NoBody, nil
+		}
+		return io.NopCloser(io.NewSectionReader(sec, 0, sec.Size())), nil
+	}
+	req.ContentLength = sec.Size()
+	req.Body, _ = open()
+	req.GetBody = open
+	resp, err := up.m.c.send(req, true)
+	if err != nil {
+		return fmt.Errorf("anaplan: uploading chunk %d: %w", n, err)
+	}
+	drain(resp.Body)
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	up.progress.Bytes += sec.Size()
+	up.progress.Chunks++
+	if up.opts.Progress != nil {
+		up.opts.Progress(up.progress)
+	}
+	return nil
+}
+
 // fill reads up to size bytes from r into buf (reusing its storage) and
 // returns them; io.EOF means r has nothing more. A buffer starts small and
 // grows to size only when r has that much, so small inputs stay cheap.
@@ -309,42 +450,6 @@ func (up *uploader) send(ctx context.Context, n int, data []byte, done func()) e
 		up.opts.Progress(up.progress)
 	}
 	return nil
-}
-
-// chunkBuffers keeps chunk buffers for reuse. It holds max buffers at
-// most; live counts those handed out or kept, so that a buffer given back
-// late (its body closed by the transport after the request ended, when a
-// new buffer had to be made meanwhile) is dropped rather than kept beyond
-// the bound.
-type chunkBuffers struct {
-	mu   sync.Mutex
-	free [][]byte
-	live int
-	max  int
-}
-
-// get returns a buffer to fill, or nil when a new one must be made.
-func (p *chunkBuffers) get() []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if k := len(p.free); k > 0 {
-		b := p.free[k-1]
-		p.free = p.free[:k-1]
-		return b
-	}
-	p.live++
-	return nil
-}
-
-// put gives a buffer back: nothing may use it any more.
-func (p *chunkBuffers) put(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.live > p.max || cap(b) == 0 {
-		p.live--
-		return
-	}
-	p.free = append(p.free, b[:0])
 }
 
 // chunkBody hands the bytes of one chunk to the transport as request
@@ -501,23 +606,42 @@ func (m *ModelHandle) Download(ctx context.Context, fileID string, w io.Writer, 
 	}
 	o.Concurrency = c
 	fu := m.fileURL(fileID)
-	var list struct {
-		Chunks []struct {
-			ID string `json:"id"`
-		} `json:"chunks"`
-	}
-	if err := m.c.getJSON(ctx, fu+"/chunks", &list, true); err != nil {
+	ids, err := m.chunkIDs(ctx, fu)
+	if err != nil {
 		return 0, err
-	}
-	ids := make([]string, len(list.Chunks))
-	for i, c := range list.Chunks {
-		ids[i] = c.ID
 	}
 	n, err := m.download(ctx, fu, ids, w, o)
 	if err != nil && ctx.Err() != nil {
 		return n, fmt.Errorf("anaplan: download of file %s stopped after %d bytes: %w", fileID, n, context.Cause(ctx))
 	}
 	return n, err
+}
+
+// chunkIDs lists the chunks of a file: at most MaxDownloadChunks, counted
+// while the list is decoded.
+func (m *ModelHandle) chunkIDs(ctx context.Context, fileURL string) ([]string, error) {
+	type chunk struct {
+		ID string `json:"id"`
+	}
+	var chunks []chunk
+	err := m.c.getDecoded(ctx, fileURL+"/chunks", true, func(dec *json.Decoder) error {
+		return decodeObject(dec, func(k string) error {
+			if k != "chunks" {
+				return skipValue(dec)
+			}
+			var err error
+			chunks, err = decodeItems(dec, chunks, MaxDownloadChunks, "chunks", "MaxDownloadChunks, the most a download accepts")
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(chunks))
+	for i, c := range chunks {
+		ids[i] = c.ID
+	}
+	return ids, nil
 }
 
 type chunkResult struct {
@@ -528,14 +652,20 @@ type chunkResult struct {
 func (m *ModelHandle) download(parent context.Context, fileURL string, ids []string, w io.Writer, o DownloadOptions) (int64, error) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	free := make(chan []byte, o.Concurrency)
+	defer func() {
+		cancel()
+		wg.Wait()
+		for len(free) > 0 { // every fetch is over: keep the buffers for the next call
+			sharedBuffers.put(<-free)
+		}
+	}()
 
 	results := make([]chan chunkResult, len(ids))
 	for i := range results {
 		results[i] = make(chan chunkResult, 1)
 	}
 	slots := make(chan struct{}, o.Concurrency) // a slot is held from fetch to write
-	free := make(chan []byte, o.Concurrency)
 	wg.Go(func() {
 		for i, id := range ids {
 			select {
@@ -547,6 +677,9 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 			select {
 			case buf = <-free:
 			default:
+			}
+			if buf == nil {
+				buf = sharedBuffers.get(int(chunkSizeHint.Load()))
 			}
 			wg.Go(func() {
 				data, err := m.fetchChunk(ctx, fileURL, id, buf)
@@ -581,6 +714,7 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 		select {
 		case free <- res.data[:0]:
 		default:
+			sharedBuffers.put(res.data)
 		}
 		<-slots
 		p.Bytes, p.Chunks = written, i+1
@@ -629,7 +763,11 @@ func readBody(resp *http.Response, buf []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the chunk announces %d bytes, more than the 1 GiB accepted", n)
 		}
 		if int64(cap(buf)) < n {
-			buf = make([]byte, n)
+			sharedBuffers.put(buf)
+			if buf = sharedBuffers.get(int(n)); cap(buf) < int(n) {
+				buf = make([]byte, n)
+			}
+			chunkSizeHint.Store(n)
 		}
 		buf = buf[:n]
 		if _, err := io.ReadFull(resp.Body, buf); err != nil {

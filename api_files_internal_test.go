@@ -128,3 +128,36 @@ func TestChunkBuffersBound(t *testing.T) {
 		t.Errorf("get = len %d cap %d, want a kept buffer, emptied", len(b), cap(b))
 	}
 }
+
+// TestChunkBuffersKeptAcrossCalls: the buffers of an upload that ended are
+// handed to the next one, and a buffer given back after the end (its body
+// closed late by the transport) is kept too, never given to the ended upload.
+func TestChunkBuffersKeptAcrossCalls(t *testing.T) {
+	const size = 3 << 20 // a size no other test uses
+	first := chunkBuffers{max: 2, size: size}
+	a, b := first.get(), first.get()
+	if a == nil {
+		a = make([]byte, 0, size)
+	}
+	if b == nil {
+		b = make([]byte, 0, size)
+	}
+	first.put(a)
+	first.close()
+	first.put(b) // late: after the end
+	if len(first.free) != 0 {
+		t.Fatalf("an ended upload keeps %d buffers", len(first.free))
+	}
+	next := chunkBuffers{max: 2, size: size}
+	got := map[*byte]bool{}
+	// sync.Pool may drop buffers at a GC; none ran between put and get here
+	// unless the runtime chose to, which the loop tolerates once.
+	for range 2 {
+		if x := next.get(); x != nil {
+			got[&x[:1][0]] = true
+		}
+	}
+	if !got[&a[:1][0]] && !got[&b[:1][0]] {
+		t.Error("the next upload made new buffers although the last one's were kept")
+	}
+}

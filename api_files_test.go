@@ -548,8 +548,9 @@ func TestUploadEarlyAnswersOverRealTransport(t *testing.T) {
 	f := newFixture(t)
 	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
 	const chunk, chunks = 1 << 20, 4
-	for _, gz := range []bool{false, true} {
-		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+	for _, tc := range []struct{ gz, staged bool }{{false, true}, {false, false}, {true, true}} {
+		gz := tc.gz
+		t.Run(fmt.Sprintf("gzip=%v/staged=%v", tc.gz, tc.staged), func(t *testing.T) {
 			for i := range chunks {
 				f.srv.FailNext(1, anaplantest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "0",
 					Path: fmt.Sprintf("PUT %s/files/%s/chunks/%d", modelPath, fileID, i)})
@@ -557,7 +558,11 @@ func TestUploadEarlyAnswersOverRealTransport(t *testing.T) {
 			route := "PUT " + modelPattern + "/files/{fileID}/chunks/{chunkID}"
 			before := f.srv.Calls(route)
 			want := randomData(chunks * chunk)
-			if _, err := f.m.Upload(context.Background(), fileID, bytes.NewReader(want),
+			var r io.Reader = bytes.NewReader(want) // sent without staging
+			if tc.staged {
+				r = opaqueReader{r}
+			}
+			if _, err := f.m.Upload(context.Background(), fileID, r,
 				&anaplan.UploadOptions{ChunkSize: chunk, Concurrency: 2, Gzip: gz}); err != nil {
 				t.Fatal(err)
 			}
@@ -630,7 +635,7 @@ func TestUploadWaitsForTheTransportToCloseTheBody(t *testing.T) {
 
 	const chunk = 1000
 	want := data(10 * chunk)
-	_, err = c.Model(testWS, testModel).Upload(context.Background(), fileID, bytes.NewReader(want),
+	_, err = c.Model(testWS, testModel).Upload(context.Background(), fileID, opaqueReader{bytes.NewReader(want)}, // staged: chunk buffers
 		&anaplan.UploadOptions{ChunkSize: chunk, Concurrency: 1})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)

@@ -465,7 +465,7 @@ func TestLoadPKCS12Errors(t *testing.T) {
 // PEM keys in both the PKCS#8 and the traditional format.
 func TestLoadOpenSSLFiles(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not on PATH")
+		skipWithoutOpenSSL(t, "not on PATH")
 	}
 	f := fixtures(t)
 	dir := t.TempDir()

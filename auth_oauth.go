@@ -389,11 +389,14 @@ func spendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // beginSpend is the pre-flight of every request that spends a single-use
 // credential. A store that implements SpendPreparer is asked whether it can
 // take the result; when it cannot, nothing is spent. The returned context is
-// detached from the caller's cancellation, ends at spendTimeout or at the
-// store's deadline, whichever comes first, and carries the client without
-// a per-request Timeout.
+// detached from the caller's cancellation, ends at spendTimeout, and carries
+// the client without a per-request Timeout. The store's deadline is the last
+// moment the request may be sent (the transport checks it before every
+// attempt); its answer is awaited up to spendTimeout all the same, so that
+// an answer that comes late is still saved.
 func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	deadline := time.Now().Add(spendTimeout) // context deadlines run on the real clock
+	var sendBy time.Time
 	if f.foreign != nil {
 		return nil, nil, fmt.Errorf("%w: nothing was spent: %w", ErrStoreNotReady, f.foreign)
 	}
@@ -406,23 +409,19 @@ func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context
 			if time.Until(dl) < minSpendTime {
 				return nil, nil, fmt.Errorf("%w: the OAuth settings store %v allows less than %v for the spend, so the current refresh token was not spent and stays valid", ErrStoreNotReady, f.store, minSpendTime)
 			}
-			deadline = minTime(deadline, dl)
+			sendBy = dl
 		}
 	}
 	f.spent = f.st.RefreshToken
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	if !sendBy.IsZero() {
+		sctx = withSendBy(sctx, sendBy)
+	}
 	return context.WithValue(sctx, oauth2.HTTPClient, f.spendHC), cancel, nil
 }
 
 // minSpendTime is the least time a store's deadline must leave for a spend.
 const minSpendTime = time.Second
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
 
 // ErrStoreNotReady is matched (errors.Is) when the OAuth settings store said,
 // before a single-use credential was to be spent, that it could not take the

@@ -52,3 +52,24 @@ func TestTransportTotalBound(t *testing.T) {
 		t.Fatalf("a trickling transfer: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestSendByGatesEveryAttempt: a spend whose store deadline has passed is
+// never sent.
+func TestSendByGatesEveryAttempt(t *testing.T) {
+	calls := 0
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++ }))
+	defer srv.Close()
+	tr := &transport{base: srv.Client().Transport, policy: defaultRetryPolicy, logger: slog.New(slog.DiscardHandler), now: time.Now, sleep: sleepCtx}
+	ctx := withSendBy(context.Background(), time.Now().Add(-time.Millisecond))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/oauth/token", strings.NewReader("grant_type=refresh_token"))
+	if _, err := (&http.Client{Transport: tr}).Do(req); !errors.Is(err, errSendByPassed) || calls != 0 {
+		t.Fatalf("past the deadline: %v, %d requests", err, calls)
+	}
+	ctx = withSendBy(context.Background(), time.Now().Add(time.Minute))
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/oauth/token", strings.NewReader("grant_type=refresh_token"))
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil || calls != 1 {
+		t.Fatalf("before the deadline: %v, %d requests", err, calls)
+	}
+	resp.Body.Close()
+}

@@ -8,7 +8,7 @@ import (
 // Test-only options for the external tests.
 
 // WithClockForTest injects a clock.
-func WithClockForTest(now func() time.Time) Option { return func(c *config) { c.now = now } }
+func WithClockForTest(now func() time.Time) Option { return WithClock(now) }
 
 // WithFastRetriesForTest shortens the transport's backoff.
 func WithFastRetriesForTest() Option {

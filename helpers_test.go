@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"testing"
 
 	"github.com/go-anaplan/anaplan/anaplantest"
 	"golang.org/x/oauth2"
@@ -36,4 +38,15 @@ func codeFromRedirect(srv *anaplantest.Server, authURL string) string {
 	resp.Body.Close()
 	u, _ := url.Parse(resp.Header.Get("Location"))
 	return u.Query().Get("code")
+}
+
+// skipWithoutOpenSSL skips a test that needs the openssl command, except
+// where the test command requires it (ANAPLAN_REQUIRE_OPENSSL, set by
+// scripts/test.sh, or CI): there a missing openssl fails the test loudly.
+func skipWithoutOpenSSL(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("ANAPLAN_REQUIRE_OPENSSL") != "" || os.Getenv("CI") != "" {
+		t.Fatalf("openssl is needed (%s) and the test command requires it: install openssl (Debian: apt-get install openssl)", why)
+	}
+	t.Skipf("openssl: %s", why)
 }

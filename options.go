@@ -189,6 +189,15 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithClock makes the client read time from now instead of the system
+// clock: for tests that move time, for example with anaplantest.Server.Now,
+// so that tokens expire when the fake says. On the system clock (the
+// default) the cached token path reads no clock at all; with WithClock every
+// cached call reads now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
 // WithIdleTimeout sets how long an answer may bring no new bytes before the
 // request is abandoned (default DefaultIdleTimeout; 0: no limit). It bounds
 // long transfers by lack of progress rather than by total time.

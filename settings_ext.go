@@ -25,10 +25,14 @@ import (
 // the Save that follows cannot fail for lack of room: FileStore reserves the
 // space of the next file.
 //
-// The deadline, when not zero, is the latest time at which the spend may
-// still be answered and saved; the SDK ends its spend request earlier if it
-// must (a lease-based lock whose lease might otherwise lapse mid-spend). A
-// zero deadline leaves the SDK's own bound on a spend in force.
+// The deadline, when not zero, is the latest time at which the spend
+// request may be sent: the SDK checks it right before every attempt and
+// sends nothing after it (a lease-based lock whose lease might lapse
+// otherwise). A request sent in time is awaited up to the SDK's own bound
+// (45 s), so that an answer that arrives late is still saved: a store that
+// needs the answer by its deadline must keep others from spending until its
+// Save (etcdstore's spend fence does). A deadline less than a second away is
+// a refusal. A zero deadline leaves the SDK's own bound in force.
 //
 // A store without SpendPreparer is written to only after the credential was
 // spent: if that write fails, the tokens are kept in memory and the save is

@@ -42,7 +42,19 @@ type transport struct {
 
 type ctxKey int
 
-const retrySafeKey ctxKey = 0
+const (
+	retrySafeKey ctxKey = iota
+	sendByKey
+)
+
+// withSendBy sets the last moment a request may be sent (a store's spend
+// deadline): an attempt that would start later is not made.
+func withSendBy(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, sendByKey, t)
+}
+
+// errSendByPassed: the spend deadline passed before the request was sent.
+var errSendByPassed = errors.New("anaplan: the settings store's deadline for this spend passed before the request could be sent, so nothing was spent: try again")
 
 // withRetrySafe marks a request as safe to repeat whatever its method (the
 // sign-in calls: authenticating twice only makes a second token).
@@ -86,20 +98,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // isTransfer: chunks of files and dumps, pages of large reads and cell data
 // may take long in total; they are bounded by lack of progress instead.
 func isTransfer(req *http.Request) bool {
-	if v, _ := req.Context().Value(transferKey).(bool); v {
-		return true
-	}
 	p := req.URL.Path
 	return strings.Contains(p, "/chunks") || strings.Contains(p, "/pages/") || strings.Contains(p, "/dump") ||
 		strings.HasSuffix(p, "/data") || (req.Method == http.MethodPut && strings.Contains(p, "/files/"))
-}
-
-const transferKey ctxKey = 1
-
-// withTransfer marks a request as a transfer: no total bound, only the idle
-// limit.
-func withTransfer(ctx context.Context) context.Context {
-	return context.WithValue(ctx, transferKey, true)
 }
 
 // boundError is a request ended by one of the transport's default bounds.
@@ -173,6 +174,9 @@ func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
 		var start time.Time
 		if logging {
 			start = time.Now()
+		}
+		if by, ok := req.Context().Value(sendByKey).(time.Time); ok && time.Now().After(by) {
+			return nil, errSendByPassed
 		}
 		resp, err := t.base.RoundTrip(req)
 		if logging {

@@ -144,6 +144,7 @@ type modelState struct {
 	Model
 	ws        *wsState
 	files     []*fileState
+	fileIndex map[string]*fileState // files by ID
 	imports   []*Import
 	exports   []*Export
 	processes []*Process
@@ -154,6 +155,86 @@ type fileState struct {
 	id, name string
 	chunks   [][]byte // committed content, as downloaded
 	upload   *uploadState
+	// stored is set when chunks are buffers of the chunk pool (uploaded
+	// content), so that they go back to it once replaced and unread.
+	stored *storedChunks
+}
+
+// storedChunks is uploaded content held in buffers of the chunk pool. It
+// is counted while GETs write it out (unlocked), and its buffers go back to
+// the pool only once it is replaced and no GET writes it any more: a buffer
+// is never reused while a response is written from it. Guarded by the
+// integration's mutex.
+type storedChunks struct {
+	bufs    [][]byte
+	readers int
+	retired bool
+}
+
+// retire marks content replaced, and recycles it when nobody reads it.
+func (sc *storedChunks) retire() {
+	if sc == nil {
+		return
+	}
+	sc.retired = true
+	sc.recycle()
+}
+
+func (sc *storedChunks) recycle() {
+	if !sc.retired || sc.readers > 0 {
+		return
+	}
+	for _, b := range sc.bufs {
+		putChunkBuf(b)
+	}
+	sc.bufs = nil
+}
+
+// The chunk pool: buffers of uploaded chunks, by exact size, recycled from
+// content that was replaced, so that a file uploaded again and again (as
+// benchmarks do) is stored without a new allocation per chunk request. A
+// sync.Pool per size lets the garbage collector empty it; at most
+// maxPoolSizes sizes are pooled.
+const maxPoolSizes = 64
+
+var chunkPool struct {
+	mu    sync.Mutex
+	sizes map[int]*sync.Pool
+}
+
+func chunkPoolOf(n int, create bool) *sync.Pool {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	p := chunkPool.sizes[n]
+	if p == nil && create && len(chunkPool.sizes) < maxPoolSizes {
+		if chunkPool.sizes == nil {
+			chunkPool.sizes = map[int]*sync.Pool{}
+		}
+		p = new(sync.Pool)
+		chunkPool.sizes[n] = p
+	}
+	return p
+}
+
+// getChunkBuf returns a buffer of n bytes (not zeroed when recycled).
+func getChunkBuf(n int) []byte {
+	if n >= 64<<10 {
+		if p := chunkPoolOf(n, false); p != nil {
+			if b, ok := p.Get().(*[]byte); ok {
+				return (*b)[:n]
+			}
+		}
+	}
+	return make([]byte, n)
+}
+
+func putChunkBuf(b []byte) {
+	if cap(b) < 64<<10 || len(b) != cap(b) {
+		return
+	}
+	if p := chunkPoolOf(cap(b), true); p != nil {
+		p.Put(&b)
+	}
 }
 
 type uploadState struct {
@@ -276,7 +357,8 @@ func (s *Server) AddFile(workspaceID, modelID string, f File) {
 	defer in.mu.Unlock()
 	fs := in.fileLocked(in.modelLocked(workspaceID, modelID), f.ID, f.Name)
 	fs.name = f.Name
-	fs.chunks = cutChunks(bytes.Clone(f.Content), f.ChunkSize)
+	fs.stored.retire()
+	fs.chunks, fs.stored = cutChunks(bytes.Clone(f.Content), f.ChunkSize), nil
 	fs.upload = nil
 }
 
@@ -422,6 +504,10 @@ func (in *integration) fileLocked(m *modelState, id, name string) *fileState {
 	}
 	f := &fileState{id: id, name: name}
 	m.files = append(m.files, f)
+	if m.fileIndex == nil {
+		m.fileIndex = map[string]*fileState{}
+	}
+	m.fileIndex[id] = f
 	return f
 }
 
@@ -444,12 +530,7 @@ func (m *modelState) visibleTo(u *user) bool {
 }
 
 func (m *modelState) file(id string) *fileState {
-	for _, f := range m.files {
-		if f.id == id {
-			return f
-		}
-	}
-	return nil
+	return m.fileIndex[id]
 }
 
 // behaviour returns the TaskBehaviour of any action of the model.
@@ -556,6 +637,13 @@ func (in *integration) modelFor(w http.ResponseWriter, r *http.Request) *modelSt
 // page answers one page of a list as {"meta":{"paging":…},"<key>":[…]}.
 // Like Anaplan, it leaves the key out when the page is empty.
 func (in *integration) page(w http.ResponseWriter, r *http.Request, key string, items []map[string]any) {
+	in.pageOf(w, r, key, len(items), func(i int) map[string]any { return items[i] })
+}
+
+// pageOf is page for a list of total items of which only those of the page
+// asked for are built (item(i) for each), so that serving a page costs
+// O(page), not O(list).
+func (in *integration) pageOf(w http.ResponseWriter, r *http.Request, key string, total int, item func(i int) map[string]any) {
 	q := r.URL.Query()
 	limit, offset := in.maxPage, 0
 	if v := q.Get("limit"); v != "" {
@@ -574,10 +662,12 @@ func (in *integration) page(w http.ResponseWriter, r *http.Request, key string, 
 		}
 		offset = n
 	}
-	total := len(items)
 	lo := min(offset, total)
 	hi := min(lo+limit, total)
-	pg := items[lo:hi]
+	pg := make([]map[string]any, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		pg = append(pg, item(i))
+	}
 	paging := map[string]any{"currentPageSize": len(pg), "offset": offset, "totalSize": total}
 	link := func(off int) string {
 		u := *r.URL
@@ -632,11 +722,7 @@ func (s *Server) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 	in := s.integ()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	items := make([]map[string]any, 0, len(in.workspaces))
-	for _, ws := range in.workspaces {
-		items = append(items, workspaceJSON(ws))
-	}
-	in.page(w, r, "workspaces", items)
+	in.pageOf(w, r, "workspaces", len(in.workspaces), func(i int) map[string]any { return workspaceJSON(in.workspaces[i]) })
 }
 
 func (s *Server) handleWorkspace(w http.ResponseWriter, r *http.Request) {
@@ -659,7 +745,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r.Context())
 	wsID := r.PathValue("workspaceID")
 	found := wsID == ""
-	var items []map[string]any
+	var models []*modelState
 	for _, ws := range in.workspaces {
 		if wsID != "" && ws.ID != wsID {
 			continue
@@ -667,7 +753,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		found = true
 		for _, m := range ws.models {
 			if m.visibleTo(u) {
-				items = append(items, s.modelJSON(m))
+				models = append(models, m)
 			}
 		}
 	}
@@ -675,7 +761,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusNotFound, "Not Found")
 		return
 	}
-	in.page(w, r, "models", items)
+	in.pageOf(w, r, "models", len(models), func(i int) map[string]any { return s.modelJSON(models[i]) })
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
@@ -703,30 +789,33 @@ func (s *Server) handleList(kind string) http.HandlerFunc {
 		if m == nil {
 			return
 		}
-		var items []map[string]any
+		var total int
+		var item func(i int) map[string]any
 		switch kind {
 		case "files":
-			for _, f := range m.files {
-				items = append(items, fileJSON(f))
-			}
+			total, item = len(m.files), func(i int) map[string]any { return fileJSON(m.files[i]) }
 		case "imports":
-			for _, x := range m.imports {
-				items = append(items, map[string]any{"id": x.ID, "name": x.Name, "importDataSourceId": x.FileID, "importType": orDefault(x.Type, "MODULE_DATA")})
+			total, item = len(m.imports), func(i int) map[string]any {
+				x := m.imports[i]
+				return map[string]any{"id": x.ID, "name": x.Name, "importDataSourceId": x.FileID, "importType": orDefault(x.Type, "MODULE_DATA")}
 			}
 		case "exports":
-			for _, x := range m.exports {
-				items = append(items, map[string]any{"id": x.ID, "name": x.Name, "exportFormat": orDefault(x.Format, "text/csv"), "exportType": "GRID_CURRENT_PAGE", "encoding": "UTF-8", "layout": "GRID_CURRENT_PAGE"})
+			total, item = len(m.exports), func(i int) map[string]any {
+				x := m.exports[i]
+				return map[string]any{"id": x.ID, "name": x.Name, "exportFormat": orDefault(x.Format, "text/csv"), "exportType": "GRID_CURRENT_PAGE", "encoding": "UTF-8", "layout": "GRID_CURRENT_PAGE"}
 			}
 		case "processes":
-			for _, x := range m.processes {
-				items = append(items, map[string]any{"id": x.ID, "name": x.Name})
+			total, item = len(m.processes), func(i int) map[string]any {
+				x := m.processes[i]
+				return map[string]any{"id": x.ID, "name": x.Name}
 			}
 		case "actions":
-			for _, x := range m.actions {
-				items = append(items, map[string]any{"id": x.ID, "name": x.Name, "actionType": orDefault(x.Type, "DELETE_BY_SELECTION")})
+			total, item = len(m.actions), func(i int) map[string]any {
+				x := m.actions[i]
+				return map[string]any{"id": x.ID, "name": x.Name, "actionType": orDefault(x.Type, "DELETE_BY_SELECTION")}
 			}
 		}
-		in.page(w, r, kind, items)
+		in.pageOf(w, r, kind, total, item)
 	}
 }
 
@@ -778,8 +867,9 @@ func readChunk(r *http.Request) ([]byte, error) {
 		if n > maxChunkBytes {
 			return nil, fmt.Errorf("a chunk may hold at most %d bytes", maxChunkBytes)
 		}
-		b = make([]byte, n)
+		b = getChunkBuf(int(n))
 		if _, err := io.ReadFull(r.Body, b); err != nil {
+			putChunkBuf(b)
 			return nil, errors.New("the body ended before its Content-Length")
 		}
 	} else {
@@ -797,6 +887,7 @@ func readChunk(r *http.Request) ([]byte, error) {
 	case "application/octet-stream", "":
 		return b, nil
 	case "application/x-gzip", "application/gzip":
+		defer putChunkBuf(b) // only the decompressed data is kept
 		zr, err := gzip.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, errors.New("the body is not gzip data although Content-Type says application/x-gzip")
@@ -851,14 +942,22 @@ func (s *Server) handleChunkPut(w http.ResponseWriter, r *http.Request) {
 // checked that they are complete.
 func (f *fileState) commit() {
 	up := f.upload
-	f.chunks = make([][]byte, len(up.chunks))
-	for i := range f.chunks {
-		f.chunks[i] = up.chunks[i]
+	chunks := make([][]byte, len(up.chunks))
+	for i := range chunks {
+		chunks[i] = up.chunks[i]
 	}
-	if len(f.chunks) == 0 {
-		f.chunks = [][]byte{{}}
+	if len(chunks) == 0 {
+		chunks = [][]byte{{}}
 	}
+	f.store(chunks)
 	f.upload = nil
+}
+
+// store makes uploaded chunks the file's content; the content it replaces
+// goes back to the chunk pool once nobody reads it.
+func (f *fileState) store(chunks [][]byte) {
+	f.stored.retire()
+	f.chunks, f.stored = chunks, &storedChunks{bufs: chunks}
 }
 
 func (s *Server) handleUploadComplete(w http.ResponseWriter, r *http.Request) {
@@ -914,7 +1013,8 @@ func (s *Server) handleUploadWhole(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		return
 	}
-	f.chunks, f.upload = [][]byte{data}, nil
+	f.store([][]byte{data})
+	f.upload = nil
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -948,7 +1048,19 @@ func (s *Server) handleChunkGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := f.chunks[n] // chunks are never modified in place: safe to write unlocked
+	sc := f.stored      // counted, so that data is not recycled while written
+	if sc != nil {
+		sc.readers++
+	}
 	in.mu.Unlock()
+	if sc != nil {
+		defer func() {
+			in.mu.Lock()
+			sc.readers--
+			sc.recycle()
+			in.mu.Unlock()
+		}()
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)

@@ -1,6 +1,6 @@
 package anaplan
 
-// Review of the settings store, the connection-string parser and the
+// Regression tests of the settings store, the connection-string parser and the
 // credential loaders. Each test guards a bug the review found, since fixed;
 // its comment describes the bug as it was.
 
@@ -110,7 +110,7 @@ func reviewEncryptedPKCS8(t *testing.T, key any, password string, withKeyLength 
 // Expected: LoadPEM returns the certificate and key (as OpenSSL does).
 // Actual:   an error wrapping ErrWrongPassword ("the password does not open
 // the private key"), which sends the user hunting for a password that is right.
-func TestReviewStoreLoadPEMEncryptedPKCS8WithKeyLength(t *testing.T) {
+func TestRegressionLoadPEMEncryptedPKCS8WithKeyLength(t *testing.T) {
 	f := fixtures(t)
 
 	// Control: the same construction without keyLength loads, so the
@@ -142,7 +142,7 @@ func TestReviewStoreLoadPEMEncryptedPKCS8WithKeyLength(t *testing.T) {
 // Expected: Load returns promptly with the "not a regular file" error (or at
 // the latest when ctx ends).
 // Actual:   Load is still blocked in open(2) long after ctx has ended.
-func TestReviewStoreLoadNamedPipeHangs(t *testing.T) {
+func TestRegressionLoadNamedPipeHangs(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no named pipes in the file system on Windows")
 	}

@@ -105,12 +105,12 @@ func validate(t *testing.T, srv *anaplantest.Server, value string) int {
 	return resp.StatusCode
 }
 
-// TestReviewWireAuthServiceCalls checks every call to the authentication
+// TestWireAuthServiceCalls checks every call to the authentication
 // service on the wire: authenticate (Basic, no body), refresh and logout
 // (POST, AnaplanAuthToken with the current value, no body), 200 and 201
 // answers, the refreshed tokenValue used from then on whether or not it
 // changed, expiresAt read as milliseconds, and no Bearer anywhere.
-func TestReviewWireAuthServiceCalls(t *testing.T) {
+func TestWireAuthServiceCalls(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		opts      []anaplantest.Option
@@ -181,12 +181,12 @@ func TestReviewWireAuthServiceCalls(t *testing.T) {
 	}
 }
 
-// TestReviewWireCertificateRequest checks the certificate sign-in as sent:
+// TestWireCertificateRequest checks the certificate sign-in as sent:
 // CACertificate with standard padded base64 of the whole PEM text, a JSON
 // body with a 100-byte v2 nonce (8-byte big-endian Unix seconds of the
 // client's clock, then 92 random bytes) signed SHA512withRSA over the raw
 // nonce, and a fresh nonce for every sign-in.
-func TestReviewWireCertificateRequest(t *testing.T) {
+func TestWireCertificateRequest(t *testing.T) {
 	srv := newFake(t)
 	cert, key, err := srv.IssueCertificate(basicUser)
 	if err != nil {
@@ -258,11 +258,11 @@ func TestReviewWireCertificateRequest(t *testing.T) {
 	}
 }
 
-// TestReviewWireOAuthRequests checks the OAuth service calls as sent: form
+// TestWireOAuthRequests checks the OAuth service calls as sent: form
 // encoding (RFC 6749) with the client credentials in the body and no
 // Authorization header, the default scopes on the device-code request, and
 // the access token then sent as AnaplanAuthToken to both own hosts.
-func TestReviewWireOAuthRequests(t *testing.T) {
+func TestWireOAuthRequests(t *testing.T) {
 	f := newOAuthFake(t)
 	f.AddUser(basicUser, basicPassword)
 	ctx := context.Background()
@@ -341,10 +341,10 @@ func TestReviewWireOAuthRequests(t *testing.T) {
 	})
 }
 
-// TestReviewWireRedirectToOtherOriginGetsNoToken: an own host that
+// TestWireRedirectToOtherOriginGetsNoToken: an own host that
 // redirects elsewhere (even another port of the same machine) must not hand
 // the token over through the redirect.
-func TestReviewWireRedirectToOtherOriginGetsNoToken(t *testing.T) {
+func TestWireRedirectToOtherOriginGetsNoToken(t *testing.T) {
 	srv := newFake(t)
 	var otherAuth atomic.Value
 	otherAuth.Store("unset")
@@ -378,7 +378,7 @@ func TestReviewWireRedirectToOtherOriginGetsNoToken(t *testing.T) {
 	}
 }
 
-// TestReviewWireClockAheadSignsInOnEveryCall: a machine whose clock runs
+// TestWireClockAheadSignsInOnEveryCall: a machine whose clock runs
 // ahead of Anaplan's by more than the 35-minute token life.
 //
 // Found in review: the expiry was
@@ -391,7 +391,7 @@ func TestReviewWireRedirectToOtherOriginGetsNoToken(t *testing.T) {
 // known 35-minute life, to place expiresAt on the local clock; it now uses
 // the Date header). Before the fix: 6
 // sign-ins for 1 New + 5 Token calls.
-func TestReviewWireClockAheadSignsInOnEveryCall(t *testing.T) {
+func TestWireClockAheadSignsInOnEveryCall(t *testing.T) {
 	srv := newFake(t)
 	ahead := func() time.Time { return srv.Now().Add(40 * time.Minute) }
 	ctx := context.Background()
@@ -434,7 +434,7 @@ func drainClose(rc io.ReadCloser) {
 	_ = rc.Close()
 }
 
-// TestReviewWireSignInRetryAfterLostAnswer: the sign-in is retried (it is
+// TestWireSignInRetryAfterLostAnswer: the sign-in is retried (it is
 // marked retry-safe) after a 504 whose request the server had in fact
 // processed.
 //
@@ -446,7 +446,7 @@ func drainClose(rc io.ReadCloser) {
 // FAILURE_BAD_CREDENTIAL, and New fails with a misleading "check that the
 // certificate is CA-issued, registered …" hint. Expected: every attempt signs
 // a fresh nonce (as Basic, re-sent as is, succeeds below). Actual: New fails.
-func TestReviewWireSignInRetryAfterLostAnswer(t *testing.T) {
+func TestWireSignInRetryAfterLostAnswer(t *testing.T) {
 	srv := newFake(t)
 	cert, key, err := srv.IssueCertificate(basicUser)
 	if err != nil {
@@ -507,7 +507,7 @@ func (h *holdRefresh) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 }
 
-// TestReviewWireCloseDuringRefreshLogsOutTheSession: Close while a
+// TestWireCloseDuringRefreshLogsOutTheSession: Close while a
 // background refresh is on the wire.
 //
 // Found in review (fixed: close waits for the flight, then logs out what it
@@ -518,7 +518,7 @@ func (h *holdRefresh) RoundTrip(r *http.Request) (*http.Response, error) {
 // dropped, logout is sent with the dead old value (its 401 is swallowed), and
 // the new session stays alive on the server. Expected: after Close, the
 // refreshed token is logged out (validate answers 401). Before the fix: 200.
-func TestReviewWireCloseDuringRefreshLogsOutTheSession(t *testing.T) {
+func TestWireCloseDuringRefreshLogsOutTheSession(t *testing.T) {
 	srv := newFake(t)
 	h := &holdRefresh{base: srv.Client().Transport, answered: make(chan string, 1), cancelled: make(chan struct{}), release: make(chan struct{})}
 	ctx := context.Background()
@@ -573,7 +573,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestReviewWireNoPromptWhileTokenUsable: GETANDREFRESH, the refresh token
+// TestWireNoPromptWhileTokenUsable: GETANDREFRESH, the refresh token
 // was revoked, and the access token enters its early-refresh window.
 //
 // Found in review (fixed: fetch never prompts while prev is usable).
@@ -586,7 +586,7 @@ func (s *syncBuffer) String() string {
 // early refresh. Expected: the failed early refresh is only logged; the person
 // is asked once the token is no longer usable (on the caller's request).
 // Actual: ShowDeviceCode is called during the window.
-func TestReviewWireNoPromptWhileTokenUsable(t *testing.T) {
+func TestWireNoPromptWhileTokenUsable(t *testing.T) {
 	f := newOAuthFake(t)
 	ctx := context.Background()
 	access, refresh, exp := f.IssueOAuthTokens(deviceClientID, oauthUser)

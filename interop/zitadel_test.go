@@ -1,4 +1,4 @@
-package anaplan_test
+package interop_test
 
 // The SDK's OAuth flows against a real third-party OpenID provider: the
 // example OP of github.com/zitadel/oidc/v3 (see oauth_zitadel_helpers_test.go).

@@ -35,7 +35,7 @@ func wrapLines(s string, n int) string {
 //
 // Expected: 400 FAILURE_BAD_REQUEST, as for unpadded base64.
 // Actual:   201 and a session.
-func TestReviewFakeCertificateBase64WithLineBreaks(t *testing.T) {
+func TestFakeCertificateBase64WithLineBreaks(t *testing.T) {
 	s := New(t)
 	cert, key, err := s.IssueCertificate("cert.user@example.com")
 	if err != nil {

@@ -1,4 +1,4 @@
-package anaplan_test
+package interop_test
 
 // A real, third-party OpenID provider for the OAuth tests: the example OP
 // shipped with github.com/zitadel/oidc/v3 (its exampleop router and in-memory
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -327,7 +328,7 @@ func (o *zitadelOP) options(cfg anaplan.OAuthConfig, store anaplan.SettingsStore
 		anaplan.WithEndpoints(o.endpoints()),
 		anaplan.WithSettingsStore(store),
 		anaplan.WithHTTPClient(o.srv.Client()),
-		anaplan.WithClockForTest(clk.Now),
+		anaplan.WithClock(clk.Now),
 	}
 }
 
@@ -638,4 +639,14 @@ func zitadelNoSecrets(t *testing.T, err error, secrets ...string) {
 			t.Errorf("error message reveals a secret: %v", err)
 		}
 	}
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
