@@ -123,9 +123,7 @@ func (m *ModelHandle) ListItems(ctx context.Context, listID string) iter.Seq2[Li
 			return
 		}
 		u := m.base + "/lists/" + url.PathEscape(listID) + "/items?includeAll=true"
-		// A list of a million items takes long in total: bound the read by
-		// lack of progress rather than by the default call bound.
-		req, err := m.c.newRequest(withTransfer(ctx), http.MethodGet, u, nil, "")
+		req, err := m.c.newRequest(ctx, http.MethodGet, u, nil, "")
 		if err != nil {
 			yield(ListItem{}, err)
 			return

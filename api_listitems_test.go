@@ -165,10 +165,6 @@ func TestAddListItemsErrorMidway(t *testing.T) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // newClientWith signs a client in to srv through a transport wrapped by wrap.
 func newClientWith(t testing.TB, srv *anaplantest.Server, wrap func(http.RoundTripper) http.RoundTripper) *anaplan.Client {
 	t.Helper()
