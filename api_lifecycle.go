@@ -172,6 +172,9 @@ func (m *ModelHandle) lifecycle(ctx context.Context, verb string, done func(*Mod
 		}
 		s, err := m.Status(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("anaplan: waiting for the model to %s (it may still do so): %w", verb, err)
+			}
 			return fmt.Errorf("anaplan: waiting for the model to %s: %w", verb, err)
 		}
 		if opts.Progress != nil {
