@@ -108,7 +108,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func isTransfer(req *http.Request) bool {
 	p := req.URL.Path
 	return strings.Contains(p, "/chunks") || strings.Contains(p, "/pages/") || strings.Contains(p, "/dump") ||
-		strings.HasSuffix(p, "/data") || (req.Method == http.MethodPut && strings.Contains(p, "/files/"))
+		strings.HasSuffix(p, "/data") || (req.Method == http.MethodPut && strings.Contains(p, "/files/")) ||
+		(req.Method == http.MethodGet && strings.HasSuffix(p, "/items")) // up to 1,000,000 list items
 }
 
 // boundError is a request ended by one of the transport's default bounds.

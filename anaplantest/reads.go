@@ -249,9 +249,27 @@ func (s *Server) handleReadStart(kind string) http.HandlerFunc {
 		rs.mu.Lock()
 		o := rs.objects[k]
 		if o == nil {
+			// No source set: a view or list of the model's data (AddModelData),
+			// rendered now as it stands.
 			rs.mu.Unlock()
-			writeAPIError(w, r, http.StatusNotFound, "Not Found")
-			return
+			header, rows, ok := s.modelDataRecords(kind, k, v.ExportType)
+			if !ok {
+				writeAPIError(w, r, http.StatusNotFound, "Not Found")
+				return
+			}
+			s.SetReadSource(k.ws, k.model, k.object, header, func(yield func([]string) bool) {
+				for _, row := range rows {
+					if !yield(row) {
+						return
+					}
+				}
+			})
+			rs.mu.Lock()
+			if o = rs.objects[k]; o == nil {
+				rs.mu.Unlock()
+				writeAPIError(w, r, http.StatusNotFound, "Not Found")
+				return
+			}
 		}
 		b, gen := o.b, o.gen
 		var pages *readPages
@@ -497,4 +515,24 @@ func (s *Server) handleReadDelete(kind string) http.HandlerFunc {
 		req.Deleted, req.pages = true, nil
 		writeAPI(w, http.StatusOK, s.readJSON(r, req, true))
 	}
+}
+
+// modelDataRecords renders a view or list of the model data (AddModelData)
+// as a large-volume read has it: the header and the rows.
+func (s *Server) modelDataRecords(kind string, k readKey, exportType string) (header []string, rows [][]string, ok bool) {
+	collect := func(rec []string) bool {
+		if header == nil {
+			header = slices.Clone(rec)
+		} else {
+			rows = append(rows, slices.Clone(rec))
+		}
+		return true
+	}
+	var err error
+	if kind == "views" {
+		err = s.ViewRows(k.ws, k.model, k.object, exportType, collect)
+	} else {
+		err = s.ListRows(k.ws, k.model, k.object, collect)
+	}
+	return header, rows, err == nil && header != nil
 }

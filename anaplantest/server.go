@@ -173,6 +173,8 @@ type Server struct {
 
 	integration *integration // the Integration API's state (integration.go)
 	reads       readsState   // large-volume reads (reads.go)
+	modelData   *modelData   // models' lists, modules and cells (model.go)
+	mdOnce      sync.Once
 }
 
 // NewServer starts a fake Anaplan on https://127.0.0.1:<port>. Call Close
@@ -213,6 +215,7 @@ func NewServer(opts ...Option) *Server {
 	s.registerOAuth(s.mux)
 	s.registerIntegration(s.mux)
 	s.registerReads(s.mux)
+	s.registerModelData(s.mux)
 
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Handshake failures (an untrusting client) are the test's business,

@@ -78,6 +78,9 @@ func TestEachCommandTakesExactlyItsFlags(t *testing.T) {
 		"version":    nil,
 		"help":       nil,
 	}
+	for name, flags := range dataCommandFlags { // data_test.go
+		want[name] = flags
+	}
 	for _, c := range commands {
 		t.Run(c.name, func(t *testing.T) {
 			r := inProcess(c.name, "--help")

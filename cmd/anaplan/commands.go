@@ -36,6 +36,13 @@ type opts struct {
 	dumpDir     string
 	poll        time.Duration
 	dir         string // demo, fake: where to keep what they write
+
+	// the model-data commands (data.go)
+	csv     bool      // items, cells: print CSV
+	pages   pageFlags // cells: --page DIM=ITEM
+	maxRows int       // cells
+	set     string    // period --set
+	wait    bool      // model open|close --wait
 }
 
 // uses names the shared flags a command takes.
