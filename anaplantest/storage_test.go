@@ -76,6 +76,9 @@ func TestChunkStorageReusesBuffers(t *testing.T) {
 	}
 	sc.readers = 0
 	sc.recycle()
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops and reorders items at random; the reuse itself is checked without -race")
+	}
 	// sync.Pool may drop what it holds at any time (a GC): try a few times.
 	for range 10 {
 		got := getChunkBuf(n)

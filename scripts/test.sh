@@ -37,6 +37,8 @@ done
 
 echo "== go test -race (root module)"
 go test -race -count=1 -timeout 15m ./...
+echo "== go test without -race (sync.Pool reuse, which the race detector randomises)"
+go test -count=1 -run 'TestChunkStorage|TestChunkBuffers' ./anaplantest .
 echo "== go test -race (interop: third-party OAuth servers)"
 (cd interop && go test -race -count=1 -timeout 10m ./...)
 echo "== benchmarks compile and run once (bench)"
