@@ -218,7 +218,7 @@ func closeStores(stores []SettingsStore) error {
 	for _, s := range stores {
 		if cl, ok := s.(interface{ Close() error }); ok {
 			if err := cl.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("anaplan: closing the OAuth settings store: %w", err))
+				errs = append(errs, errorf("anaplan: closing the OAuth settings store: %w", err))
 			}
 		}
 	}
@@ -266,7 +266,7 @@ func resolveEndpoints(r Region, o Endpoints) (Endpoints, error) {
 		{"OAuth.AuthURL", ep.OAuth.AuthURL}, {"OAuth.TokenURL", ep.OAuth.TokenURL}, {"OAuth.DeviceAuthURL", ep.OAuth.DeviceAuthURL},
 	} {
 		if err := checkEndpoint(u.v); err != nil {
-			return Endpoints{}, fmt.Errorf("anaplan: endpoint %s: %w", u.name, err)
+			return Endpoints{}, errorf("anaplan: endpoint %s: %w", u.name, err)
 		}
 	}
 	return ep, nil

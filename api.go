@@ -204,7 +204,7 @@ func (m *ModelHandle) Info(ctx context.Context) (*Model, error) {
 		return nil, errors.New("anaplan: the model's answer holds no model")
 	}
 	if ws := v.Model.WorkspaceID; ws != "" && !strings.EqualFold(ws, m.workspace) {
-		return nil, fmt.Errorf("anaplan: model %s is in workspace %s (%s), not %s: use Client.Model(%q, %q)", m.model, ws, v.Model.WorkspaceName, m.workspace, ws, m.model)
+		return nil, errorf("anaplan: model %s is in workspace %s (%s), not %s: use Client.Model(%q, %q)", m.model, ws, v.Model.WorkspaceName, m.workspace, ws, m.model)
 	}
 	return v.Model, nil
 }
@@ -320,7 +320,7 @@ func (c *Client) newRequest(ctx context.Context, method, u string, body []byte, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: cannot build the request for %s: %w", redactURL(u), err)
+		return nil, errorf("anaplan: cannot build the request for %s: %w", redactURL(u), err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -360,7 +360,7 @@ func (c *Client) getJSON(ctx context.Context, u string, v any, inModel bool) err
 func (c *Client) sendJSON(ctx context.Context, method, u string, body, v any, inModel bool) error {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("anaplan: cannot encode the request body: %w", err)
+		return errorf("anaplan: cannot encode the request body: %w", err)
 	}
 	req, err := c.newRequest(ctx, method, u, b, "application/json")
 	if err != nil {
@@ -377,16 +377,16 @@ func (c *Client) doJSON(req *http.Request, v any, inModel bool) error {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody+1))
 	if err != nil {
-		return fmt.Errorf("anaplan: %s %s: reading the answer: %w", req.Method, redactURL(req.URL.String()), err)
+		return errorf("anaplan: %s %s: reading the answer: %w", req.Method, redactURL(req.URL.String()), err)
 	}
 	if len(body) > maxListBody {
-		return fmt.Errorf("anaplan: %s %s: the answer is larger than %d MiB", req.Method, redactURL(req.URL.String()), maxListBody>>20)
+		return errorf("anaplan: %s %s: the answer is larger than %d MiB", req.Method, redactURL(req.URL.String()), maxListBody>>20)
 	}
 	if v == nil {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("anaplan: %s %s: the answer is not the JSON expected: %w", req.Method, redactURL(req.URL.String()), err)
+		return errorf("anaplan: %s %s: the answer is not the JSON expected: %w", req.Method, redactURL(req.URL.String()), err)
 	}
 	return nil
 }

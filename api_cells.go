@@ -73,10 +73,10 @@ func viewDataQuery(q url.Values, pages []CellCoordinate, maxRows int) error {
 		sel := make([]string, len(pages))
 		for i, p := range pages {
 			if p.DimensionID == "" || p.ItemID == "" {
-				return fmt.Errorf("anaplan: page selector %d needs a DimensionID and an ItemID", i)
+				return errorf("anaplan: page selector %d needs a DimensionID and an ItemID", i)
 			}
 			if strings.ContainsAny(p.DimensionID+p.ItemID, ",:") {
-				return fmt.Errorf("anaplan: page selector %d: IDs cannot hold ',' or ':'", i)
+				return errorf("anaplan: page selector %d: IDs cannot hold ',' or ':'", i)
 			}
 			sel[i] = p.DimensionID + ":" + p.ItemID
 		}
@@ -142,7 +142,7 @@ func (m *ModelHandle) ReadCells(ctx context.Context, viewID string, opts *ReadCe
 			return g, nil
 		}
 	}
-	return nil, fmt.Errorf("anaplan: GET %s: %w", redactURL(u), err)
+	return nil, errorf("anaplan: GET %s: %w", redactURL(u), err)
 }
 
 // readGridBody reads an answer of at most limit bytes; hint (the
@@ -200,12 +200,12 @@ func (m *ModelHandle) ReadCellsCSV(ctx context.Context, viewID string, w io.Writ
 	case "":
 	case "GRID_CURRENT_PAGE", "GRID_ALL_PAGES", "TABULAR_SINGLE_COLUMN", "TABULAR_MULTI_COLUMN":
 		if o.ModuleID == "" {
-			return 0, fmt.Errorf("anaplan: ExportType %s needs the view's ModuleID", o.ExportType)
+			return 0, errorf("anaplan: ExportType %s needs the view's ModuleID", o.ExportType)
 		}
 		q.Set("exportType", o.ExportType)
 		q.Set("moduleId", o.ModuleID)
 	default:
-		return 0, fmt.Errorf("anaplan: unknown ExportType %q (want GRID_CURRENT_PAGE, GRID_ALL_PAGES, TABULAR_SINGLE_COLUMN or TABULAR_MULTI_COLUMN)", o.ExportType)
+		return 0, errorf("anaplan: unknown ExportType %q (want GRID_CURRENT_PAGE, GRID_ALL_PAGES, TABULAR_SINGLE_COLUMN or TABULAR_MULTI_COLUMN)", o.ExportType)
 	}
 	u := m.modelBase() + "/views/" + url.PathEscape(viewID) + "/data"
 	if len(q) > 0 {
@@ -227,7 +227,7 @@ func (m *ModelHandle) ReadCellsCSV(ctx context.Context, viewID string, w io.Writ
 	defer resp.Body.Close()
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
-		return n, fmt.Errorf("anaplan: GET %s: copying the CSV after %d bytes: %w", redactURL(u), n, err)
+		return n, errorf("anaplan: GET %s: copying the CSV after %d bytes: %w", redactURL(u), n, err)
 	}
 	return n, nil
 }
@@ -371,7 +371,7 @@ func (m *ModelHandle) WriteCellsWith(ctx context.Context, moduleID string, cells
 	size := DefaultCellBatch
 	if opts != nil && opts.BatchSize != 0 {
 		if opts.BatchSize < 0 || opts.BatchSize > MaxCellBatch {
-			return nil, fmt.Errorf("anaplan: BatchSize %d is out of range (1 to %d)", opts.BatchSize, MaxCellBatch)
+			return nil, errorf("anaplan: BatchSize %d is out of range (1 to %d)", opts.BatchSize, MaxCellBatch)
 		}
 		size = opts.BatchSize
 	}
@@ -380,7 +380,7 @@ func (m *ModelHandle) WriteCellsWith(ctx context.Context, moduleID string, cells
 	for i := range cells {
 		w, err := cells[i].wire()
 		if err != nil {
-			return res, fmt.Errorf("anaplan: cell %d %w", i, err)
+			return res, errorf("anaplan: cell %d %w", i, err)
 		}
 		wire[i] = w
 	}
@@ -397,7 +397,7 @@ func (m *ModelHandle) WriteCellsWith(ctx context.Context, moduleID string, cells
 				ae.Hint = "Anaplan refuses a whole batch that is over its cell limit (1,000 cells a call in some tenants: lower WriteCellsOptions.BatchSize) or that has a cell without a required field or with a value of a type it does not take"
 			}
 			if start > 0 {
-				return res, fmt.Errorf("anaplan: cells %d to %d of %d (the cells before were written): %w", start, end-1, len(wire), err)
+				return res, errorf("anaplan: cells %d to %d of %d (the cells before were written): %w", start, end-1, len(wire), err)
 			}
 			return res, err
 		}

@@ -75,11 +75,11 @@ func (c *Client) getDecoded(ctx context.Context, u string, inModel bool, decode 
 	case err == nil:
 		return nil
 	case errors.Is(err, errTooLarge):
-		return fmt.Errorf("anaplan: GET %s: %w", redactURL(u), errTooLarge)
+		return errorf("anaplan: GET %s: %w", redactURL(u), errTooLarge)
 	case ctx.Err() != nil:
-		return fmt.Errorf("anaplan: GET %s: reading the answer: %w", redactURL(u), context.Cause(ctx))
+		return errorf("anaplan: GET %s: reading the answer: %w", redactURL(u), context.Cause(ctx))
 	}
-	return fmt.Errorf("anaplan: GET %s: %w", redactURL(u), err)
+	return errorf("anaplan: GET %s: %w", redactURL(u), err)
 }
 
 // decodeObject reads one JSON object from dec, calling field for each of

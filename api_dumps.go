@@ -33,7 +33,7 @@ func (m *ModelHandle) Dump(ctx context.Context, res *TaskResult, w io.Writer) (i
 		return 0, errors.New("anaplan: Dump needs a writer for the failure dump: pass io.Discard to fetch and drop it")
 	}
 	if !res.FailureDumpAvailable {
-		return 0, fmt.Errorf("anaplan: the result of %s %s task %s offers no failure dump: pass one of its Dumps()", res.Kind, res.ObjectID, res.TaskID)
+		return 0, errorf("anaplan: the result of %s %s task %s offers no failure dump: pass one of its Dumps()", res.Kind, res.ObjectID, res.TaskID)
 	}
 	u, err := m.tasksURL(res.Kind, res.ActionID)
 	if err != nil {
@@ -65,7 +65,7 @@ func (m *ModelHandle) Dump(ctx context.Context, res *TaskResult, w io.Writer) (i
 	for i, c := range list.Chunks {
 		id := string(bytes.Trim(c.ID, `"`))
 		if id == "" || id == "null" {
-			return written, fmt.Errorf("anaplan: the failure dump of task %s lists chunk %d without an id", res.TaskID, i)
+			return written, errorf("anaplan: the failure dump of task %s lists chunk %d without an id", res.TaskID, i)
 		}
 		n, err := m.dumpPart(ctx, res, u+"/chunks/"+url.PathEscape(id), w, written)
 		written += n
@@ -94,7 +94,7 @@ func (m *ModelHandle) dumpPart(ctx context.Context, res *TaskResult, u string, w
 	}
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
-		return n, fmt.Errorf("anaplan: copying the failure dump of task %s (after %d bytes): %w", res.TaskID, done+n, err)
+		return n, errorf("anaplan: copying the failure dump of task %s (after %d bytes): %w", res.TaskID, done+n, err)
 	}
 	return n, nil
 }
@@ -106,10 +106,10 @@ func (m *ModelHandle) dumpError(res *TaskResult, done int64, err error) error {
 		after = fmt.Sprintf(" (after %d bytes)", done)
 	}
 	if hasStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("anaplan: the failure dump of %s %s task %s is no longer available%s: Anaplan deletes dumps 48 hours after they were last fetched, and replaces them when the action runs again; run the action again for a new one: %w",
+		return errorf("anaplan: the failure dump of %s %s task %s is no longer available%s: Anaplan deletes dumps 48 hours after they were last fetched, and replaces them when the action runs again; run the action again for a new one: %w",
 			res.Kind, res.ActionID, res.TaskID, after, err)
 	}
-	return fmt.Errorf("anaplan: fetching the failure dump of task %s%s: %w", res.TaskID, after, err)
+	return errorf("anaplan: fetching the failure dump of task %s%s: %w", res.TaskID, after, err)
 }
 
 // hasStatus reports whether err is an *APIError with one of the statuses.

@@ -92,7 +92,7 @@ func (o *UploadOptions) resolved() (UploadOptions, error) {
 	case v.ChunkSize == 0:
 		v.ChunkSize = DefaultChunkSize
 	case v.ChunkSize < 0 || v.ChunkSize > maxChunkSize:
-		return v, fmt.Errorf("anaplan: UploadOptions.ChunkSize %d is out of range: use 1 byte to 1 GiB (Anaplan asks for 1 to 50 MB), or 0 for the default", v.ChunkSize)
+		return v, errorf("anaplan: UploadOptions.ChunkSize %d is out of range: use 1 byte to 1 GiB (Anaplan asks for 1 to 50 MB), or 0 for the default", v.ChunkSize)
 	}
 	c, err := concurrency("UploadOptions", v.Concurrency)
 	v.Concurrency = c
@@ -105,7 +105,7 @@ func concurrency(options string, n int) (int, error) {
 	case n == 0:
 		return DefaultConcurrency, nil
 	case n < 0 || n > MaxConcurrency:
-		return n, fmt.Errorf("anaplan: %s.Concurrency %d is out of range: use 1 to %d, or 0 for the default (%d)", options, n, MaxConcurrency, DefaultConcurrency)
+		return n, errorf("anaplan: %s.Concurrency %d is out of range: use 1 to %d, or 0 for the default (%d)", options, n, MaxConcurrency, DefaultConcurrency)
 	}
 	return n, nil
 }
@@ -151,7 +151,7 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 	if start.File != nil && start.File.ID != "" && start.File.ID != fileID {
 		// Anaplan created another file rather than taking this one's
 		// chunks: sending them to fileID would leave it orphaned.
-		return 0, fmt.Errorf("anaplan: upload of file %s refused: Anaplan answered with another file, %s (%q), which it has just created; nothing was sent: check the file ID (Files lists the model's files) and delete %s in Anaplan if it is not wanted", fileID, start.File.ID, start.File.Name, start.File.ID)
+		return 0, errorf("anaplan: upload of file %s refused: Anaplan answered with another file, %s (%q), which it has just created; nothing was sent: check the file ID (Files lists the model's files) and delete %s in Anaplan if it is not wanted", fileID, start.File.ID, start.File.Name, start.File.ID)
 	}
 
 	up := &uploader{m: m, fileURL: fu, opts: o, bufs: chunkBuffers{max: o.Concurrency + 1, size: o.ChunkSize}}
@@ -169,7 +169,7 @@ func (m *ModelHandle) Upload(ctx context.Context, fileID string, r io.Reader, op
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return up.done(), fmt.Errorf("anaplan: upload of file %s stopped after %d bytes: %w", fileID, up.done(), context.Cause(ctx))
+			return up.done(), errorf("anaplan: upload of file %s stopped after %d bytes: %w", fileID, up.done(), context.Cause(ctx))
 		}
 		return up.done(), err
 	}
@@ -252,7 +252,7 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 		}
 		data, rerr := fill(r, up.bufs.get(), up.opts.ChunkSize)
 		if rerr != nil && rerr != io.EOF {
-			fail(fmt.Errorf("anaplan: reading the data to upload: %w", rerr))
+			fail(errorf("anaplan: reading the data to upload: %w", rerr))
 			break
 		}
 		if len(data) == 0 && n > 0 {
@@ -405,7 +405,7 @@ func (up *uploader) sendSection(ctx context.Context, n int, sec *io.SectionReade
 	req.GetBody = open
 	resp, err := up.m.c.send(req, true)
 	if err != nil {
-		return fmt.Errorf("anaplan: uploading chunk %d: %w", n, err)
+		return errorf("anaplan: uploading chunk %d: %w", n, err)
 	}
 	drain(resp.Body)
 	up.mu.Lock()
@@ -469,7 +469,7 @@ func (up *uploader) send(ctx context.Context, n int, data []byte, done func()) e
 	req.GetBody = cb.open
 	resp, err := up.m.c.send(req, true)
 	if err != nil {
-		return fmt.Errorf("anaplan: uploading chunk %d: %w", n, err)
+		return errorf("anaplan: uploading chunk %d: %w", n, err)
 	}
 	drain(resp.Body)
 
@@ -643,7 +643,7 @@ func (m *ModelHandle) Download(ctx context.Context, fileID string, w io.Writer, 
 	}
 	n, err := m.download(ctx, fu, ids, w, o)
 	if err != nil && ctx.Err() != nil {
-		return n, fmt.Errorf("anaplan: download of file %s stopped after %d bytes: %w", fileID, n, context.Cause(ctx))
+		return n, errorf("anaplan: download of file %s stopped after %d bytes: %w", fileID, n, context.Cause(ctx))
 	}
 	return n, err
 }
@@ -732,7 +732,7 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 			return written, ctx.Err()
 		}
 		if res.err != nil {
-			return written, fmt.Errorf("anaplan: downloading chunk %s: %w", ids[i], res.err)
+			return written, errorf("anaplan: downloading chunk %s: %w", ids[i], res.err)
 		}
 		k, err := w.Write(res.data)
 		written += int64(k)
@@ -740,7 +740,7 @@ func (m *ModelHandle) download(parent context.Context, fileURL string, ids []str
 			err = io.ErrShortWrite
 		}
 		if err != nil {
-			return written, fmt.Errorf("anaplan: writing the downloaded data: %w", err)
+			return written, errorf("anaplan: writing the downloaded data: %w", err)
 		}
 		select {
 		case free <- res.data[:0]:

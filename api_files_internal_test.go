@@ -148,6 +148,9 @@ func TestChunkBuffersKeptAcrossCalls(t *testing.T) {
 	if len(first.free) != 0 {
 		t.Fatalf("an ended upload keeps %d buffers", len(first.free))
 	}
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops items at random; the test command runs this test without -race too")
+	}
 	next := chunkBuffers{max: 2, size: size}
 	got := map[*byte]bool{}
 	// sync.Pool may drop buffers at a GC; none ran between put and get here

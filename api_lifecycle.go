@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -167,15 +166,15 @@ func (m *ModelHandle) lifecycle(ctx context.Context, verb string, done func(*Mod
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("anaplan: waiting for the model to %s (it may still do so): %w", verb, ctx.Err())
+			return errorf("anaplan: waiting for the model to %s (it may still do so): %w", verb, ctx.Err())
 		case <-timer.C:
 		}
 		s, err := m.Status(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("anaplan: waiting for the model to %s (it may still do so): %w", verb, err)
+				return errorf("anaplan: waiting for the model to %s (it may still do so): %w", verb, err)
 			}
-			return fmt.Errorf("anaplan: waiting for the model to %s: %w", verb, err)
+			return errorf("anaplan: waiting for the model to %s: %w", verb, err)
 		}
 		if opts.Progress != nil {
 			opts.Progress(*s)
@@ -214,7 +213,7 @@ func checkDate(what, date string) error {
 		return nil
 	}
 	if _, err := time.Parse(time.DateOnly, date); err != nil {
-		return fmt.Errorf("anaplan: the %s %q is not a date in the form YYYY-MM-DD (or \"\" to clear it)", what, date)
+		return errorf("anaplan: the %s %q is not a date in the form YYYY-MM-DD (or \"\" to clear it)", what, date)
 	}
 	return nil
 }

@@ -135,7 +135,7 @@ func (m *ModelHandle) ListItems(ctx context.Context, listID string) iter.Seq2[Li
 		}
 		defer resp.Body.Close()
 		fail := func(err error) {
-			yield(ListItem{}, fmt.Errorf("anaplan: GET %s: %w", redactURL(u), err))
+			yield(ListItem{}, errorf("anaplan: GET %s: %w", redactURL(u), err))
 		}
 		dec := json.NewDecoder(io.LimitReader(resp.Body, maxListItemsBody))
 		err = streamArray(dec, "listItems", func(dec *json.Decoder) (bool, error) {
@@ -338,7 +338,7 @@ func (m *ModelHandle) itemBatches(ctx context.Context, method, u string, items [
 	// does not leave the list half changed.
 	for i := range items {
 		if _, err := conv(&items[i]); err != nil {
-			return res, fmt.Errorf("anaplan: list item %d %w", i, err)
+			return res, errorf("anaplan: list item %d %w", i, err)
 		}
 	}
 	batch := make([]wireItemWrite, 0, min(len(items), MaxListItemsPerCall))
@@ -355,7 +355,7 @@ func (m *ModelHandle) itemBatches(ctx context.Context, method, u string, items [
 		}{batch}, &v)
 		if err != nil {
 			if start > 0 {
-				return res, fmt.Errorf("anaplan: list items %d to %d of %d (the items before were applied): %w", start, end-1, len(items), err)
+				return res, errorf("anaplan: list items %d to %d of %d (the items before were applied): %w", start, end-1, len(items), err)
 			}
 			return res, err
 		}

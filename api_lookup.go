@@ -144,7 +144,7 @@ func lookup[T any](seq iter.Seq2[T, error], key string, e *LookupError, id, name
 // object without a name.
 func checkKey(kind, key string) error {
 	if strings.TrimSpace(key) == "" {
-		return fmt.Errorf("anaplan: no %s name or ID given", kind)
+		return errorf("anaplan: no %s name or ID given", kind)
 	}
 	return nil
 }

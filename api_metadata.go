@@ -234,7 +234,7 @@ func convertSeq[W, T any](seq iter.Seq2[W, error], f func(W) T) iter.Seq2[T, err
 
 func checkID(what, id string) error {
 	if strings.TrimSpace(id) == "" {
-		return fmt.Errorf("anaplan: the %s ID is empty", what)
+		return errorf("anaplan: the %s ID is empty", what)
 	}
 	return nil
 }

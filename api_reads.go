@@ -114,13 +114,13 @@ func (o *ReadOptions) resolved() (ReadOptions, error) {
 	case v.Restarts < 0:
 		v.Restarts = 0
 	case v.Restarts > maxReadRestarts:
-		return v, fmt.Errorf("anaplan: ReadOptions.Restarts %d is out of range: use at most %d, 0 for the default (%d), or a negative value for none", v.Restarts, maxReadRestarts, DefaultReadRestarts)
+		return v, errorf("anaplan: ReadOptions.Restarts %d is out of range: use at most %d, 0 for the default (%d), or a negative value for none", v.Restarts, maxReadRestarts, DefaultReadRestarts)
 	}
 	switch {
 	case v.MaxPageBytes == 0:
 		v.MaxPageBytes = DefaultMaxPageBytes
 	case v.MaxPageBytes < 0:
-		return v, fmt.Errorf("anaplan: ReadOptions.MaxPageBytes %d is negative: use 0 for the default (%d MiB)", v.MaxPageBytes, DefaultMaxPageBytes>>20)
+		return v, errorf("anaplan: ReadOptions.MaxPageBytes %d is negative: use 0 for the default (%d MiB)", v.MaxPageBytes, DefaultMaxPageBytes>>20)
 	}
 	return v, nil
 }
@@ -168,7 +168,7 @@ func (m *ModelHandle) ReadList(ctx context.Context, listID string, w io.Writer, 
 		return 0, err
 	}
 	if o.ExportType != "" {
-		return 0, fmt.Errorf("anaplan: ReadList: lists have no export type (ReadOptions.ExportType %q is for views): leave it empty", o.ExportType)
+		return 0, errorf("anaplan: ReadList: lists have no export type (ReadOptions.ExportType %q is for views): leave it empty", o.ExportType)
 	}
 	return m.read(ctx, readTarget{what: "list " + listID, url: m.base + "/lists/" + url.PathEscape(listID) + "/readRequests"}, w, o)
 }
@@ -260,7 +260,7 @@ var readBOM = []byte{0xEF, 0xBB, 0xBF}
 // read runs a read to its end, starting it again when its request fails.
 func (m *ModelHandle) read(ctx context.Context, t readTarget, w io.Writer, o ReadOptions) (int64, error) {
 	if w == nil {
-		return 0, fmt.Errorf("anaplan: reading %s needs a writer for the CSV: pass io.Discard to fetch and drop it", t.what)
+		return 0, errorf("anaplan: reading %s needs a writer for the CSV: pass io.Discard to fetch and drop it", t.what)
 	}
 	s := newReadSink(w, o.Restarts > 0)
 	prog := ReadProgress{TotalPages: -1}
@@ -276,9 +276,9 @@ func (m *ModelHandle) read(ctx context.Context, t readTarget, w io.Writer, o Rea
 		case err == nil:
 			return s.n, nil
 		case ctx.Err() != nil && !errors.Is(err, ErrReadNotDeleted):
-			return s.n, fmt.Errorf("anaplan: read of %s stopped after %d bytes: %w", t.what, s.n, context.Cause(ctx))
+			return s.n, errorf("anaplan: read of %s stopped after %d bytes: %w", t.what, s.n, context.Cause(ctx))
 		case rf != nil && attempt > 0:
-			return s.n, fmt.Errorf("anaplan: reading %s failed %d times (the last time: %w); w holds the first %d bytes", t.what, attempt+1, err, s.n)
+			return s.n, errorf("anaplan: reading %s failed %d times (the last time: %w); w holds the first %d bytes", t.what, attempt+1, err, s.n)
 		case rf != nil:
 			return s.n, fmt.Errorf("%w; w holds the first %d bytes: read again (ReadOptions.Restarts < 0 turned restarts off)", err, s.n)
 		}
@@ -386,7 +386,7 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 		}
 		if complete && written == avail {
 			if s.replaying() {
-				return fmt.Errorf("anaplan: reading %s again after a failed request: the result is now shorter than the %d bytes already written, so the data changed in between; w holds the first read's prefix", t.what, s.n)
+				return errorf("anaplan: reading %s again after a failed request: the result is now shorter than the %d bytes already written, so the data changed in between; w holds the first read's prefix", t.what, s.n)
 			}
 			return nil
 		}
@@ -406,14 +406,14 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 			switch {
 			case err == nil:
 			case errors.Is(err, errReadChanged):
-				return fmt.Errorf("anaplan: reading %s again after a failed request: page %d differs from what the first read wrote, so the data changed in between; w holds the first read's prefix (%d bytes)", t.what, written, s.n)
+				return errorf("anaplan: reading %s again after a failed request: page %d differs from what the first read wrote, so the data changed in between; w holds the first read's prefix (%d bytes)", t.what, written, s.n)
 			case errors.As(err, &we):
-				return fmt.Errorf("anaplan: writing %s: %w", t.what, we.err)
+				return errorf("anaplan: writing %s: %w", t.what, we.err)
 			default:
 				if ae := (*APIError)(nil); errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
 					return &readFailure{what: t.what, requestID: rid, reason: "was gone when page " + strconv.Itoa(written) + " was fetched (Anaplan reclaims a request after 30 minutes without activity)", err: err}
 				}
-				return fmt.Errorf("anaplan: reading %s: page %d of read request %s: %w", t.what, written, rid, err)
+				return errorf("anaplan: reading %s: page %d of read request %s: %w", t.what, written, rid, err)
 			}
 			written++
 			prog.Pages, prog.Bytes = written, s.n
@@ -430,10 +430,10 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 				if ae := (*APIError)(nil); errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
 					return &readFailure{what: t.what, requestID: rid, reason: "was gone when polled (Anaplan reclaims a request after 30 minutes without activity)", err: err}
 				}
-				return fmt.Errorf("anaplan: reading %s: status of read request %s: %w", t.what, rid, err)
+				return errorf("anaplan: reading %s: status of read request %s: %w", t.what, rid, err)
 			}
 			if st.AvailablePages < avail || st.AvailablePages < 0 {
-				return fmt.Errorf("anaplan: reading %s: read request %s reports %d pages available after %d: the answer cannot be followed", t.what, rid, st.AvailablePages, avail)
+				return errorf("anaplan: reading %s: read request %s reports %d pages available after %d: the answer cannot be followed", t.what, rid, st.AvailablePages, avail)
 			}
 			if st.AvailablePages > avail {
 				avail, interval = st.AvailablePages, o.PollInterval
@@ -450,7 +450,7 @@ func (m *ModelHandle) readOnce(parent context.Context, t readTarget, s *readSink
 				complete, prog.TotalPages = true, avail
 			case "CANCELLED", "CANCELLING":
 				report()
-				return fmt.Errorf("anaplan: reading %s: read request %s was cancelled (%s) by someone else: start the read again", t.what, rid, st.RequestState)
+				return errorf("anaplan: reading %s: read request %s was cancelled (%s) by someone else: start the read again", t.what, rid, st.RequestState)
 			}
 			timer.Reset(interval)
 			report()
@@ -470,11 +470,11 @@ func (m *ModelHandle) startRead(ctx context.Context, t readTarget) (string, stri
 	}
 	var a readAnswer
 	if err := m.c.doJSON(req, &a, true); err != nil {
-		return "", "", fmt.Errorf("anaplan: starting the read of %s: %w", t.what, err)
+		return "", "", errorf("anaplan: starting the read of %s: %w", t.what, err)
 	}
 	st := a.status()
 	if st == nil || st.RequestID == "" {
-		return "", "", fmt.Errorf("anaplan: starting the read of %s: the answer holds no requestId", t.what)
+		return "", "", errorf("anaplan: starting the read of %s: the answer holds no requestId", t.what)
 	}
 	return st.RequestID, st.RequestState, nil
 }

@@ -37,7 +37,7 @@ func (k TaskKind) path() (string, error) {
 	case ActionTask:
 		return "actions", nil
 	}
-	return "", fmt.Errorf("anaplan: unknown task kind %q: use ImportTask, ExportTask, ProcessTask or ActionTask", string(k))
+	return "", errorf("anaplan: unknown task kind %q: use ImportTask, ExportTask, ProcessTask or ActionTask", string(k))
 }
 
 // TaskState is the state of a task.
@@ -264,11 +264,11 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 		return "", err
 	}
 	if len(o.MappingParameters) > 0 && kind != ImportTask && kind != ProcessTask {
-		return "", fmt.Errorf("anaplan: RunOptions.MappingParameters apply to imports and processes, not to %s %s", kind, actionID)
+		return "", errorf("anaplan: RunOptions.MappingParameters apply to imports and processes, not to %s %s", kind, actionID)
 	}
 	for i, p := range o.MappingParameters {
 		if p.EntityType == "" || p.EntityName == "" {
-			return "", fmt.Errorf("anaplan: RunOptions.MappingParameters[%d] needs EntityType and EntityName", i)
+			return "", errorf("anaplan: RunOptions.MappingParameters[%d] needs EntityType and EntityName", i)
 		}
 	}
 	body := struct {
@@ -282,18 +282,18 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 		id, err := m.startOnce(ctx, u, body)
 		if err == nil {
 			if id == "" {
-				return "", fmt.Errorf("anaplan: starting %s %s: the answer holds no taskId", kind, actionID)
+				return "", errorf("anaplan: starting %s %s: the answer holds no taskId", kind, actionID)
 			}
 			return id, nil
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
 			if ctx.Err() != nil {
-				return "", fmt.Errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks with ModelHandle.Tasks): %w", kind, actionID, err)
+				return "", errorf("anaplan: starting %s %s stopped with the context (if the request had reached Anaplan, whether the task started is unknown: check the action's tasks with ModelHandle.Tasks): %w", kind, actionID, err)
 			}
 			var ue *url.Error
 			if errors.As(err, &ue) {
-				return "", fmt.Errorf("anaplan: starting %s %s: the request failed, and whether the task started is unknown, so it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, err)
+				return "", errorf("anaplan: starting %s %s: the request failed, and whether the task started is unknown, so it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, err)
 			}
 			return "", err
 		}
@@ -304,22 +304,22 @@ func (m *ModelHandle) StartTask(ctx context.Context, kind TaskKind, actionID str
 				why = "locked"
 			}
 			if time.Now().Add(wait).After(deadline) {
-				return "", fmt.Errorf("anaplan: cannot start %s %s: the model is %s (it stayed so for RunOptions.BusyTimeout, %v): %w", kind, actionID, why, o.BusyTimeout, err)
+				return "", errorf("anaplan: cannot start %s %s: the model is %s (it stayed so for RunOptions.BusyTimeout, %v): %w", kind, actionID, why, o.BusyTimeout, err)
 			}
 			if err := sleepCtx(ctx, wait); err != nil {
-				return "", fmt.Errorf("anaplan: %s %s was not started (the model was %s when the context ended): %w", kind, actionID, why, context.Cause(ctx))
+				return "", errorf("anaplan: %s %s was not started (the model was %s when the context ended): %w", kind, actionID, why, context.Cause(ctx))
 			}
 			wait = min(wait*2, o.MaxPollInterval)
 			continue
 		case http.StatusUnprocessableEntity:
-			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is archived: restore it in Anaplan first: %w", kind, actionID, err)
+			return "", errorf("anaplan: cannot start %s %s: the model is archived: restore it in Anaplan first: %w", kind, actionID, err)
 		case http.StatusFailedDependency:
-			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is offline (maintenance): try again once it is back online: %w", kind, actionID, err)
+			return "", errorf("anaplan: cannot start %s %s: the model is offline (maintenance): try again once it is back online: %w", kind, actionID, err)
 		case http.StatusTooEarly:
-			return "", fmt.Errorf("anaplan: cannot start %s %s: the model is in deployed mode, which does not allow this action: run it in the development model, or change the model's mode: %w", kind, actionID, err)
+			return "", errorf("anaplan: cannot start %s %s: the model is in deployed mode, which does not allow this action: run it in the development model, or change the model's mode: %w", kind, actionID, err)
 		}
 		if ae.StatusCode >= 500 {
-			return "", fmt.Errorf("anaplan: starting %s %s: Anaplan answered %d, so whether the task started is unknown and it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, ae.StatusCode, err)
+			return "", errorf("anaplan: starting %s %s: Anaplan answered %d, so whether the task started is unknown and it was not sent again: check the action's tasks (ModelHandle.Tasks) before running it again: %w", kind, actionID, ae.StatusCode, err)
 		}
 		return "", err
 	}
@@ -359,7 +359,7 @@ func (m *ModelHandle) TaskStatus(ctx context.Context, kind TaskKind, actionID, t
 		return nil, err
 	}
 	if v.Task == nil {
-		return nil, fmt.Errorf("anaplan: status of %s %s task %s: the answer holds no task", kind, actionID, taskID)
+		return nil, errorf("anaplan: status of %s %s task %s: the answer holds no task", kind, actionID, taskID)
 	}
 	if v.Task.ID == "" {
 		v.Task.ID = taskID
@@ -422,10 +422,10 @@ func (m *ModelHandle) Wait(ctx context.Context, kind TaskKind, actionID, taskID 
 				return nil, m.cancelAfter(ctx, kind, actionID, taskID)
 			}
 			if !transientPollError(err) {
-				return nil, fmt.Errorf("anaplan: waiting for %s %s task %s (it may still be running): %w", kind, actionID, taskID, err)
+				return nil, errorf("anaplan: waiting for %s %s task %s (it may still be running): %w", kind, actionID, taskID, err)
 			}
 			if failed++; failed > o.MaxFailedPolls {
-				return nil, fmt.Errorf("anaplan: waiting for %s %s task %s: gave up after %d failed status requests in a row (it may still be running; RunOptions.MaxFailedPolls is %d): %w", kind, actionID, taskID, failed, o.MaxFailedPolls, err)
+				return nil, errorf("anaplan: waiting for %s %s task %s: gave up after %d failed status requests in a row (it may still be running; RunOptions.MaxFailedPolls is %d): %w", kind, actionID, taskID, failed, o.MaxFailedPolls, err)
 			}
 			timer.Reset(interval)
 			interval = min(interval*3/2, o.MaxPollInterval)
@@ -464,9 +464,9 @@ func (m *ModelHandle) cancelAfter(ctx context.Context, kind TaskKind, actionID, 
 	defer cancel()
 	cause := context.Cause(ctx)
 	if err := m.CancelTask(cctx, kind, actionID, taskID); err != nil {
-		return fmt.Errorf("anaplan: stopped waiting for %s %s task %s, and cancelling it on the server failed (%v): %w", kind, actionID, taskID, err, cause)
+		return errorf("anaplan: stopped waiting for %s %s task %s, and cancelling it on the server failed (%v): %w", kind, actionID, taskID, err, cause)
 	}
-	return fmt.Errorf("anaplan: %s %s task %s cancelled: %w", kind, actionID, taskID, cause)
+	return errorf("anaplan: %s %s task %s cancelled: %w", kind, actionID, taskID, cause)
 }
 
 // finish turns a final status into the result and, unless it succeeded, a
@@ -550,7 +550,7 @@ func (m *ModelHandle) UploadAndImport(ctx context.Context, fileID string, r io.R
 			}
 		}
 		if fileID == "" {
-			return nil, fmt.Errorf("anaplan: import %s was not found in model %s, or names no data source file: pass the file ID", importID, m.model)
+			return nil, errorf("anaplan: import %s was not found in model %s, or names no data source file: pass the file ID", importID, m.model)
 		}
 	}
 	if _, err := m.Upload(ctx, fileID, r, &o.Upload); err != nil {

@@ -810,15 +810,15 @@ func certAuthBody(signer crypto.Signer, now time.Time, rnd io.Reader, format str
 	case "v1":
 		format = ""
 	default:
-		return nil, fmt.Errorf("anaplan: certificate sign-in: unknown nonce format %q: use \"v2\" (or \"v1\")", format)
+		return nil, errorf("anaplan: certificate sign-in: unknown nonce format %q: use \"v2\" (or \"v1\")", format)
 	}
 	if _, err := io.ReadFull(rnd, random); err != nil {
-		return nil, fmt.Errorf("anaplan: certificate sign-in: reading random bytes for the nonce: %w", err)
+		return nil, errorf("anaplan: certificate sign-in: reading random bytes for the nonce: %w", err)
 	}
 	digest := sha512.Sum512(nonce)
 	sig, err := signer.Sign(rnd, digest[:], crypto.SHA512)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: certificate sign-in: signing the nonce with the private key: %w", err)
+		return nil, errorf("anaplan: certificate sign-in: signing the nonce with the private key: %w", err)
 	}
 	return json.Marshal(certAuthRequest{
 		EncodedData:       base64.StdEncoding.EncodeToString(nonce),

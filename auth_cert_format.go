@@ -1,6 +1,5 @@
 package anaplan
 
-import "fmt"
 
 // CertificateFormat is the format of the signed nonce that certificate
 // sign-in sends (see WithCertificateFormat).
@@ -28,7 +27,7 @@ func WithCertificateFormat(f CertificateFormat) Option {
 		case CertificateV1:
 			c.certFormat = string(CertificateV1)
 		default:
-			c.fail(fmt.Errorf("anaplan: WithCertificateFormat(%q): the format must be CertificateV2 or CertificateV1", string(f)))
+			c.fail(errorf("anaplan: WithCertificateFormat(%q): the format must be CertificateV2 or CertificateV1", string(f)))
 		}
 	}
 }

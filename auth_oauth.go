@@ -231,7 +231,7 @@ func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
 			return nil, fmt.Errorf("%w: the refresh token was refused, and InitiateOAuth=%s never prompts: sign in again with InitiateOAuth=GETANDREFRESH (for example `anaplan login`): %w", ErrInteractionRequired, f.cfg.Initiate, err)
 		}
 		if prev != nil {
-			return nil, fmt.Errorf("anaplan: the OAuth refresh token was refused; the person is asked to sign in again once the current token expires: %w", err)
+			return nil, errorf("anaplan: the OAuth refresh token was refused; the person is asked to sign in again once the current token expires: %w", err)
 		}
 		f.logger.LogAttrs(ctx, slog.LevelInfo, "anaplan: the OAuth refresh token was refused; signing in again", slog.String("error", err.Error()))
 	}
@@ -289,7 +289,7 @@ func (f *oauthFetcher) lockStore(ctx context.Context) (func(), error) {
 	}
 	unlock, err := l.Lock(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: locking the OAuth settings: %w", err)
+		return nil, errorf("anaplan: locking the OAuth settings: %w", err)
 	}
 	return unlock, nil
 }
@@ -302,10 +302,10 @@ func (f *oauthFetcher) adoptStored(ctx context.Context) error {
 	case errors.Is(err, ErrNoSettings):
 		return nil
 	case err != nil:
-		return fmt.Errorf("anaplan: reading the OAuth settings: %w", err)
+		return errorf("anaplan: reading the OAuth settings: %w", err)
 	case s.ClientID != "" && f.cfg.ClientID != "" && s.ClientID != f.cfg.ClientID:
 		// Neither used nor overwritten: they are another client's grant.
-		return fmt.Errorf("anaplan: the OAuth settings store holds the tokens of client %q, not of %q: give each OAuth client its own OAuthSettingsLocation (or SettingsStore)", s.ClientID, f.cfg.ClientID)
+		return errorf("anaplan: the OAuth settings store holds the tokens of client %q, not of %q: give each OAuth client its own OAuthSettingsLocation (or SettingsStore)", s.ClientID, f.cfg.ClientID)
 	}
 	if s.AccessToken != "" || s.RefreshToken != "" {
 		f.st = *s
@@ -341,10 +341,10 @@ func (f *oauthFetcher) landUnsaved(ctx context.Context) {
 	case errors.Is(err, ErrNoSettings):
 		// empty: ours to write
 	case err != nil:
-		f.keepForeign(ctx, fmt.Errorf("anaplan: the OAuth settings store could not be read back (%w), so it is left untouched; the new tokens are kept in memory only", err))
+		f.keepForeign(ctx, errorf("anaplan: the OAuth settings store could not be read back (%w), so it is left untouched; the new tokens are kept in memory only", err))
 		return
 	case s.ClientID != "" && f.cfg.ClientID != "" && s.ClientID != f.cfg.ClientID:
-		f.keepForeign(ctx, fmt.Errorf("anaplan: the OAuth settings store now holds the tokens of another client (%q), so it is left untouched; the new tokens are kept in memory only", s.ClientID))
+		f.keepForeign(ctx, errorf("anaplan: the OAuth settings store now holds the tokens of another client (%q), so it is left untouched; the new tokens are kept in memory only", s.ClientID))
 		return
 	case s.RefreshToken != f.spent:
 		// Landed after all, or superseded by another process: nothing to write.
@@ -364,7 +364,7 @@ func (f *oauthFetcher) keepForeign(ctx context.Context, err error) {
 func (f *oauthFetcher) retrySave(ctx context.Context) {
 	s := f.st
 	if err := f.store.Save(ctx, &s); err != nil {
-		f.unsaved = fmt.Errorf("anaplan: saving the OAuth settings failed; the tokens are kept in memory and the save is retried: %w", err)
+		f.unsaved = errorf("anaplan: saving the OAuth settings failed; the tokens are kept in memory and the save is retried: %w", err)
 		f.logger.LogAttrs(ctx, slog.LevelError, "anaplan: saving the OAuth settings failed", slog.String("error", err.Error()))
 		return
 	}
@@ -524,9 +524,9 @@ func oauthError(what string, err error) error {
 		case "invalid_client", "unauthorized_client":
 			ae.Hint = "the OAuth client was refused: check OAuthClientId and OAuthClientSecret (a device-grant client has no secret)"
 		}
-		return fmt.Errorf("anaplan: %s: %w", what, ae)
+		return errorf("anaplan: %s: %w", what, ae)
 	}
-	return fmt.Errorf("anaplan: %s: %w", what, scrubbed(err))
+	return errorf("anaplan: %s: %w", what, scrubbed(err))
 }
 
 // scrubbedError shows an error without its URL's query, and keeps the chain
@@ -566,7 +566,7 @@ func parseVerifier(v string) (code, state string, err error) {
 	}
 	if e := q.Get("error"); e != "" {
 		ae := &APIError{Code: truncate(scrubServerText(e), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)}
-		return "", "", fmt.Errorf("anaplan: the sign-in was refused: %w", ae)
+		return "", "", errorf("anaplan: the sign-in was refused: %w", ae)
 	}
 	code = q.Get("code")
 	if code == "" {

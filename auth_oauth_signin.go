@@ -63,7 +63,7 @@ func (f *oauthFetcher) deviceFlow(ctx context.Context) (*oauth2.Token, error) {
 		show = showDeviceCode
 	}
 	if err := show(ctx, da); err != nil {
-		return nil, fmt.Errorf("anaplan: showing the device code: %w", err)
+		return nil, errorf("anaplan: showing the device code: %w", err)
 	}
 	t, err := f.oc.DeviceAccessToken(f.ctx(ctx), da)
 	if err != nil {
@@ -91,7 +91,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	cb, _ := url.Parse(f.cfg.CallbackURL)
 	ln, err := net.Listen("tcp", cb.Host)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: listening for the OAuth callback on %s: %w", cb.Host, err)
+		return nil, errorf("anaplan: listening for the OAuth callback on %s: %w", cb.Host, err)
 	}
 	state, verifier := randomString(24), oauth2.GenerateVerifier()
 	rememberSecret(verifier)
@@ -123,7 +123,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 			f.logger.LogAttrs(r.Context(), slog.LevelWarn, "anaplan: refused an OAuth callback with a wrong state parameter")
 		case q.Get("error") != "":
 			page(w, http.StatusOK, "Sign-in refused", "Anaplan refused the sign-in. You may close this tab.")
-			send(result{err: fmt.Errorf("anaplan: the sign-in was refused: %w", &APIError{Code: truncate(scrubServerText(q.Get("error")), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)})})
+			send(result{err: errorf("anaplan: the sign-in was refused: %w", &APIError{Code: truncate(scrubServerText(q.Get("error")), 100), Message: truncate(scrubServerText(q.Get("error_description")), 300)})})
 		case q.Get("code") == "":
 			page(w, http.StatusBadRequest, "Sign-in failed", "The answer carried no code. Start the sign-in again.")
 			send(result{err: errors.New("anaplan: the OAuth callback carried no code")})
@@ -149,7 +149,7 @@ func (f *oauthFetcher) loopbackFlow(ctx context.Context) (*oauth2.Token, error) 
 	select {
 	case r = <-done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("anaplan: waiting for the browser sign-in: %w", ctx.Err())
+		return nil, errorf("anaplan: waiting for the browser sign-in: %w", ctx.Err())
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -181,7 +181,7 @@ func (f *oauthFetcher) pasteFlow(ctx context.Context) (*oauth2.Token, error) {
 	}
 	in, err := prompt(ctx, "After signing in, paste the URL your browser was sent to (or just its code): ")
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: reading the redirected URL: %w", err)
+		return nil, errorf("anaplan: reading the redirected URL: %w", err)
 	}
 	code, st, err := parseVerifier(in)
 	if err != nil {
@@ -209,7 +209,7 @@ func (f *oauthFetcher) open(ctx context.Context, u string) error {
 		open = openBrowser
 	}
 	if err := open(ctx, u); err != nil {
-		return fmt.Errorf("anaplan: opening the sign-in page: %w", err)
+		return errorf("anaplan: opening the sign-in page: %w", err)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -96,7 +95,7 @@ func (a *authService) fetch(ctx context.Context, prev *Token) (*Token, error) {
 func (a *authService) authenticate(ctx context.Context) (*Token, error) {
 	req, err := http.NewRequestWithContext(withRetrySafe(ctx), http.MethodPost, a.base+"/token/authenticate", nil)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: bad authentication URL: %w", err)
+		return nil, errorf("anaplan: bad authentication URL: %w", err)
 	}
 	if err := a.authorize(req); err != nil {
 		return nil, err
@@ -107,7 +106,7 @@ func (a *authService) authenticate(ctx context.Context) (*Token, error) {
 		if errors.As(err, &ae) && errors.Is(ae, ErrUnauthorized) && ae.Hint == "" {
 			ae.Hint = a.hint
 		}
-		return nil, fmt.Errorf("anaplan: %s sign-in failed: %w", a.scheme, err)
+		return nil, errorf("anaplan: %s sign-in failed: %w", a.scheme, err)
 	}
 	return tok, nil
 }
@@ -132,14 +131,14 @@ func (a *authService) close(ctx context.Context, cur *Token) error {
 	req.Header.Set("Authorization", TokenTypeAnaplan+" "+cur.Value)
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("anaplan: logout: %w", scrubbed(err))
+		return errorf("anaplan: logout: %w", scrubbed(err))
 	}
 	if err := CheckResponse(resp); err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.StatusCode == http.StatusUnauthorized {
 			return nil // already dead: the goal of logging out is reached
 		}
-		return fmt.Errorf("anaplan: logout: %w", err)
+		return errorf("anaplan: logout: %w", err)
 	}
 	drain(resp.Body)
 	return nil
@@ -156,7 +155,7 @@ func (a *authService) call(req *http.Request) (*Token, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: reading the authentication answer: %w", err)
+		return nil, errorf("anaplan: reading the authentication answer: %w", err)
 	}
 	var serverNow time.Time
 	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {

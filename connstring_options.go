@@ -36,7 +36,7 @@ func FromConnectionString(s string) Option {
 
 // propError names the property at fault without its value.
 func propError(key string, err error) error {
-	return fmt.Errorf("anaplan: connection string property %s: %w", key, err)
+	return errorf("anaplan: connection string property %s: %w", key, err)
 }
 
 func applyProperties(c *config, m map[string]string) error {
@@ -346,7 +346,7 @@ func settingsStoreAt(loc string, cfg OAuthConfig, key []byte) (SettingsStore, er
 func defaultSettingsStore(cfg OAuthConfig) (SettingsStore, error) {
 	s, err := settingsStoreAt("", cfg, nil)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: OAuth settings: %w", err)
+		return nil, errorf("anaplan: OAuth settings: %w", err)
 	}
 	return s, nil
 }

@@ -106,3 +106,36 @@ func (e *ConnectionStringError) Error() string {
 	}
 	return fmt.Sprintf("anaplan: connection string: %s (at offset %d)", e.Reason, e.Offset)
 }
+
+// errorf is fmt.Errorf for the SDK's own errors: the message starts with
+// "anaplan: " once, however many of the errors it wraps start with it too
+// ("anaplan: Basic sign-in failed: POST …", not "…failed: anaplan: POST …").
+// The wrapped errors stay reachable with errors.Is and errors.As.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "anaplan: ") || !strings.Contains(msg[len("anaplan: "):], "anaplan: ") {
+		return err
+	}
+	msg = "anaplan: " + strings.NewReplacer(": anaplan: ", ": ", "(anaplan: ", "(").Replace(msg[len("anaplan: "):])
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		return &prefixedErrors{msg: msg, errs: u.Unwrap()}
+	}
+	return &prefixedError{msg: msg, err: errors.Unwrap(err)}
+}
+
+type prefixedError struct {
+	msg string
+	err error
+}
+
+func (e *prefixedError) Error() string { return e.msg }
+func (e *prefixedError) Unwrap() error { return e.err }
+
+type prefixedErrors struct {
+	msg  string
+	errs []error
+}
+
+func (e *prefixedErrors) Error() string   { return e.msg }
+func (e *prefixedErrors) Unwrap() []error { return e.errs }

@@ -49,3 +49,23 @@ func TestRefusedClientSecretSaysSo(t *testing.T) {
 		t.Fatal("the error shows the secret")
 	}
 }
+
+// Issue 11, point 5: error messages do not repeat their prefix.
+func TestErrorPrefixOnce(t *testing.T) {
+	srv := newFake(t)
+	ctx := context.Background()
+	_, err := anaplan.New(ctx, fakeOptions(srv, anaplan.WithBasic(basicUser, "wrong-password"))...)
+	if err == nil || strings.Count(err.Error(), "anaplan: ") != 1 || !errors.Is(err, anaplan.ErrUnauthorized) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	var ae *anaplan.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 401 {
+		t.Fatalf("the *APIError is not reachable: %v", err)
+	}
+	store := anaplan.NewFileStore(t.TempDir()+"/s", []byte("short"))
+	_, err = anaplan.New(ctx, fakeOptions(srv, anaplan.WithSettingsStore(store),
+		anaplan.WithOAuth(anaplan.OAuthConfig{ClientID: "c", RefreshToken: "r-123456", Initiate: anaplan.InitiateRefresh}))...)
+	if err == nil || strings.Count(err.Error(), "anaplan: ") != 1 {
+		t.Fatalf("bad settings key: %v", err)
+	}
+}

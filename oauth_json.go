@@ -59,7 +59,7 @@ func WithOAuthBodyEncoding(e OAuthBodyEncoding) Option {
 		case OAuthBodyAuto, OAuthBodyJSON, OAuthBodyForm:
 			c.oauthBody = e
 		default:
-			c.fail(fmt.Errorf("anaplan: WithOAuthBodyEncoding(%d): the encoding must be OAuthBodyAuto, OAuthBodyJSON or OAuthBodyForm", int(e)))
+			c.fail(errorf("anaplan: WithOAuthBodyEncoding(%d): the encoding must be OAuthBodyAuto, OAuthBodyJSON or OAuthBodyForm", int(e)))
 		}
 	}
 }
@@ -108,7 +108,7 @@ func (t *oauthJSONTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	body, err := formAsJSON(req.Body)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: encoding the OAuth request to %s as JSON: %w", redactURL(req.URL.String()), err)
+		return nil, errorf("anaplan: encoding the OAuth request to %s as JSON: %w", redactURL(req.URL.String()), err)
 	}
 	r := req.Clone(req.Context())
 	r.Header.Set("Content-Type", "application/json")

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -183,7 +182,7 @@ func WithUserAgent(ua string) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
-			c.fail(fmt.Errorf("anaplan: WithTimeout: %v is negative", d))
+			c.fail(errorf("anaplan: WithTimeout: %v is negative", d))
 			return
 		}
 		c.timeout, c.timeoutSet = d, true
@@ -205,7 +204,7 @@ func WithClock(now func() time.Time) Option {
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
-			c.fail(fmt.Errorf("anaplan: WithIdleTimeout: %v is negative", d))
+			c.fail(errorf("anaplan: WithIdleTimeout: %v is negative", d))
 			return
 		}
 		c.idle, c.idleSet = d, true

@@ -1,7 +1,6 @@
 package anaplan
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -77,7 +76,7 @@ func ParseRegion(s string) (Region, error) {
 	for i, r := range allRegions {
 		names[i] = string(r)
 	}
-	return "", fmt.Errorf("anaplan: unknown region %q: use one of %s", truncate(s, 16), strings.Join(names, ", "))
+	return "", errorf("anaplan: unknown region %q: use one of %s", truncate(s, 16), strings.Join(names, ", "))
 }
 
 // Endpoints returns the hosts of the region.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -116,7 +115,7 @@ func OpenSealedSettings(key, sealed []byte) (*Settings, error) {
 	}
 	s, err := decodeSettingsFile(sealed, aead)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: sealed settings: %w", err)
+		return nil, errorf("anaplan: sealed settings: %w", err)
 	}
 	return s, nil
 }

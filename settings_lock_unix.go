@@ -18,7 +18,7 @@ import (
 // write to: they could replace the settings file.
 func checkSettingsDirMode(dir string, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("anaplan: settings directory %s is group- or world-writable (mode %04o), so others could replace the settings file; run chmod 700 %s or choose another OAuthSettingsLocation",
+		return errorf("anaplan: settings directory %s is group- or world-writable (mode %04o), so others could replace the settings file; run chmod 700 %s or choose another OAuthSettingsLocation",
 			dir, fi.Mode().Perm(), dir)
 	}
 	return nil
@@ -29,7 +29,7 @@ func checkSettingsDirMode(dir string, fi fs.FileInfo) error {
 // the way to the tokens (the other half, SettingsKey, may be derivable).
 func checkSettingsFileMode(path string, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("anaplan: settings file %s is accessible to group or others (mode %04o), who could read or plant tokens; run chmod 600 %s",
+		return errorf("anaplan: settings file %s is accessible to group or others (mode %04o), who could read or plant tokens; run chmod 600 %s",
 			path, fi.Mode().Perm(), path)
 	}
 	return nil
@@ -44,7 +44,7 @@ func checkSettingsOwner(path, what string, fi fs.FileInfo) error {
 		return nil
 	}
 	if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
-		return fmt.Errorf("anaplan: settings %s %s is owned by another user (uid %d, not %d), who could read or replace the tokens; run chown %d %s, or choose another OAuthSettingsLocation",
+		return errorf("anaplan: settings %s %s is owned by another user (uid %d, not %d), who could read or replace the tokens; run chown %d %s, or choose another OAuthSettingsLocation",
 			what, path, uid, os.Geteuid(), os.Geteuid(), path)
 	}
 	return nil
@@ -61,10 +61,10 @@ func checkSettingsLink(link string, fi fs.FileInfo) error {
 	dir := filepath.Dir(link)
 	di, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("anaplan: settings link %s: %w", link, err)
+		return errorf("anaplan: settings link %s: %w", link, err)
 	}
 	if di.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("anaplan: settings path %s is a symbolic link in directory %s, which group or others can write to (mode %04o), so anyone could point it elsewhere; use the real path, or move the link to a directory only you can write to (chmod 700)",
+		return errorf("anaplan: settings path %s is a symbolic link in directory %s, which group or others can write to (mode %04o), so anyone could point it elsewhere; use the real path, or move the link to a directory only you can write to (chmod 700)",
 			link, dir, di.Mode().Perm())
 	}
 	return checkSettingsOwner(dir, "directory", di)

@@ -163,12 +163,12 @@ var (
 
 func newSettingsAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != settingsKeyLen {
-		return nil, fmt.Errorf("anaplan: the settings key must be %d bytes for AES-256, not %d: use SettingsKey(clientID, clientSecret) or %d random bytes",
+		return nil, errorf("anaplan: the settings key must be %d bytes for AES-256, not %d: use SettingsKey(clientID, clientSecret) or %d random bytes",
 			settingsKeyLen, len(key), settingsKeyLen)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: settings key: %w", err)
+		return nil, errorf("anaplan: settings key: %w", err)
 	}
 	return cipher.NewGCM(block)
 }
@@ -178,12 +178,12 @@ func newSettingsAEAD(key []byte) (cipher.AEAD, error) {
 func encodeSettingsFile(aead cipher.AEAD, random io.Reader, s *Settings) ([]byte, error) {
 	plain, err := json.Marshal(s)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: encoding settings: %w", err)
+		return nil, errorf("anaplan: encoding settings: %w", err)
 	}
 	defer clear(plain)
 	nonce := make([]byte, settingsNonceLen)
 	if _, err := io.ReadFull(random, nonce); err != nil {
-		return nil, fmt.Errorf("anaplan: drawing a nonce for the settings file: %w", err)
+		return nil, errorf("anaplan: drawing a nonce for the settings file: %w", err)
 	}
 	env := settingsEnvelope{
 		Format:     settingsFormat,
@@ -194,7 +194,7 @@ func encodeSettingsFile(aead cipher.AEAD, random io.Reader, s *Settings) ([]byte
 	}
 	out, err := json.Marshal(env)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: encoding settings file: %w", err)
+		return nil, errorf("anaplan: encoding settings file: %w", err)
 	}
 	return append(out, '\n'), nil
 }
@@ -345,7 +345,7 @@ func NewFileStore(path string, key []byte) *FileStore {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		s.err = fmt.Errorf("anaplan: FileStore: cannot resolve settings path %s: %w", path, err)
+		s.err = errorf("anaplan: FileStore: cannot resolve settings path %s: %w", path, err)
 		return s
 	}
 	s.path = abs
@@ -448,11 +448,11 @@ func (s *FileStore) PrepareSpend(ctx context.Context) (time.Time, error) {
 func unwritableDir(dir string, err error) error {
 	switch {
 	case isNoSpace(err):
-		return fmt.Errorf("anaplan: the file system of settings directory %s is full (%w): free at least %d KiB there, or choose another OAuthSettingsLocation; nothing was spent", dir, err, settingsReserve>>10)
+		return errorf("anaplan: the file system of settings directory %s is full (%w): free at least %d KiB there, or choose another OAuthSettingsLocation; nothing was spent", dir, err, settingsReserve>>10)
 	case isReadOnly(err) || errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("anaplan: settings directory %s is not writable (%w): make it writable by this user (or remount it read-write), or choose another OAuthSettingsLocation; nothing was spent", dir, err)
+		return errorf("anaplan: settings directory %s is not writable (%w): make it writable by this user (or remount it read-write), or choose another OAuthSettingsLocation; nothing was spent", dir, err)
 	default:
-		return fmt.Errorf("anaplan: settings directory %s cannot take a new settings file (%w); nothing was spent", dir, err)
+		return errorf("anaplan: settings directory %s cannot take a new settings file (%w); nothing was spent", dir, err)
 	}
 }
 
@@ -504,22 +504,22 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	// A FIFO or device would block the open itself: refuse it before
 	// opening (the opened file is checked again below).
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", path)
+		return nil, errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", path)
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w in %s", ErrNoSettings, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
+		return nil, errorf("anaplan: reading settings file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
+		return nil, errorf("anaplan: reading settings file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", path)
+		return nil, errorf("anaplan: settings file %s is not a regular file; point OAuthSettingsLocation at a file", path)
 	}
 	if err := checkSettingsFileMode(path, fi); err != nil {
 		return nil, err
@@ -529,7 +529,7 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, settingsMaxFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: reading settings file: %w", err)
+		return nil, errorf("anaplan: reading settings file: %w", err)
 	}
 	st, err := decodeSettingsFile(data, s.aead)
 	if err != nil {
@@ -541,11 +541,11 @@ func (s *FileStore) Load(ctx context.Context) (*Settings, error) {
 func (s *FileStore) openError(err error) error {
 	switch {
 	case errors.Is(err, errSettingsNewer):
-		return fmt.Errorf("anaplan: settings file %s was %w: upgrade this program, or point OAuthSettingsLocation elsewhere", s.path, err)
+		return errorf("anaplan: settings file %s was %w: upgrade this program, or point OAuthSettingsLocation elsewhere", s.path, err)
 	case errors.Is(err, errSettingsKey):
-		return fmt.Errorf("anaplan: cannot open settings file %s: it was %w; use the client and key that wrote it, or move the file aside and sign in again (the file was left unchanged)", s.path, err)
+		return errorf("anaplan: cannot open settings file %s: it was %w; use the client and key that wrote it, or move the file aside and sign in again (the file was left unchanged)", s.path, err)
 	default:
-		return fmt.Errorf("anaplan: settings file %s is unreadable (%w); move it aside or delete it and sign in again (the file was left unchanged)", s.path, err)
+		return errorf("anaplan: settings file %s is unreadable (%w); move it aside or delete it and sign in again (the file was left unchanged)", s.path, err)
 	}
 }
 
@@ -577,12 +577,12 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 	tmp := s.res.take(dir)
 	if tmp == nil {
 		if tmp, err = os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*"); err != nil {
-			return fmt.Errorf("anaplan: writing settings file: %w", unwritableDir(dir, err))
+			return errorf("anaplan: writing settings file: %w", unwritableDir(dir, err))
 		}
 		if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			tmp.Close()
 			os.Remove(tmp.Name())
-			return fmt.Errorf("anaplan: writing settings file: %w", err)
+			return errorf("anaplan: writing settings file: %w", err)
 		}
 	}
 	tmpName := tmp.Name()
@@ -594,23 +594,23 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 		}
 	}()
 	if _, err := tmp.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("anaplan: writing settings file: %w", err)
+		return errorf("anaplan: writing settings file: %w", err)
 	}
 	if err := tmp.Truncate(int64(len(data))); err != nil {
-		return fmt.Errorf("anaplan: writing settings file: %w", err)
+		return errorf("anaplan: writing settings file: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("anaplan: writing settings file: %w", err)
+		return errorf("anaplan: writing settings file: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("anaplan: writing settings file: %w", err)
+		return errorf("anaplan: writing settings file: %w", err)
 	}
 	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("anaplan: replacing settings file %s: %w", path, err)
+		return errorf("anaplan: replacing settings file %s: %w", path, err)
 	}
 	committed = true
 	if err := syncSettingsDir(dir); err != nil {
-		return fmt.Errorf("anaplan: settings file %s written, but syncing its directory failed: %w", path, err)
+		return errorf("anaplan: settings file %s written, but syncing its directory failed: %w", path, err)
 	}
 	return nil
 }
@@ -618,7 +618,7 @@ func (s *FileStore) Save(ctx context.Context, st *Settings) error {
 // ensureDir creates dir (0700) when missing and refuses one others can write to.
 func (s *FileStore) ensureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("anaplan: creating settings directory: %w", err)
+		return errorf("anaplan: creating settings directory: %w", err)
 	}
 	return checkSettingsDir(dir)
 }
@@ -638,7 +638,7 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	}
 	release, err := acquireSettingsPathLock(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: waiting for the settings lock on %s: %w", path, err)
+		return nil, errorf("anaplan: waiting for the settings lock on %s: %w", path, err)
 	}
 	if err := s.ensureDir(filepath.Dir(path)); err != nil {
 		release()
@@ -647,7 +647,7 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	fileRelease, err := lockSettingsFile(ctx, path+".lock")
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("anaplan: waiting for the settings lock %s.lock: %w", path, err)
+		return nil, errorf("anaplan: waiting for the settings lock %s.lock: %w", path, err)
 	}
 	var once sync.Once
 	return func() {
@@ -820,7 +820,7 @@ func (m *MemoryStore) Lock(ctx context.Context) (unlock func(), err error) {
 	select {
 	case m.st.lock <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("anaplan: waiting for the MemoryStore lock: %w", ctx.Err())
+		return nil, errorf("anaplan: waiting for the MemoryStore lock: %w", ctx.Err())
 	}
 	var once sync.Once
 	return func() { once.Do(func() { <-m.st.lock }) }, nil
@@ -831,10 +831,10 @@ func (m *MemoryStore) Lock(ctx context.Context) (unlock func(), err error) {
 func checkSettingsDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("anaplan: settings directory: %w", err)
+		return errorf("anaplan: settings directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
+		return errorf("anaplan: settings directory %s is not a directory; point OAuthSettingsLocation at a file in a directory", dir)
 	}
 	if err := checkSettingsDirMode(dir, fi); err != nil {
 		return err

@@ -385,7 +385,7 @@ type sourceFetcher struct{ ts TokenSource }
 func (s sourceFetcher) fetch(ctx context.Context, _ *Token) (*Token, error) {
 	tok, err := s.ts.Token(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("anaplan: token source: %w", err)
+		return nil, errorf("anaplan: token source: %w", err)
 	}
 	if tok != nil {
 		rememberSecret(tok.Value)
