@@ -1,6 +1,5 @@
 package anaplan
 
-
 // CertificateFormat is the format of the signed nonce that certificate
 // sign-in sends (see WithCertificateFormat).
 type CertificateFormat string
