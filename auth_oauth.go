@@ -33,6 +33,12 @@ func DefaultScopes() []string { return []string{"openid", "profile", "email", "o
 
 // OAuthConfig configures OAuth 2.0 sign-in. String, GoString and LogValue
 // redact ClientSecret, AccessToken, RefreshToken and Verifier.
+//
+// Verifier is the connector's OAuthVerifier: an **authorization code** that
+// the person obtained on another machine (or the whole URL the browser was
+// redirected to, code= included), which New exchanges once for tokens. It
+// is not PKCE's code_verifier: the SDK makes and keeps that secret itself
+// in the flows it runs (loopback and pasted URL).
 type OAuthConfig struct {
 	ClientID     string
 	ClientSecret string   // empty: a device-grant client
