@@ -23,6 +23,7 @@ var dataCommandFlags = map[string][]string{
 	"model":       {"connection", "connection-file", "json", "model", "poll-interval", "wait", "workspace"},
 	"period":      {"connection", "connection-file", "json", "model", "set", "workspace"},
 	"versions":    {"connection", "connection-file", "json", "model", "workspace"},
+	"read":        {"concurrency", "connection", "connection-file", "force", "json", "model", "o", "workspace"},
 }
 
 // dataTenant is a tenant whose Budget model has a list and a module.
@@ -130,5 +131,28 @@ func TestDataCellsCommands(t *testing.T) {
 	r = tn.run(append([]string{"cells", "Sales", "--page", "Region=North"}, m...)...)
 	if r.code != 1 || !strings.Contains(r.stderr, "no page dimension") {
 		t.Errorf("a --page of a row dimension: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestReadCommand: read view|list writes one CSV document (the header once)
+// to a file, or to stdout with -o -, and refuses to replace a file.
+func TestReadCommand(t *testing.T) {
+	tn := dataTenant(t)
+	m := []string{"--model", modelID, "--workspace", "Finance"}
+	out := filepath.Join(t.TempDir(), "sales.csv")
+	tn.ok(append([]string{"read", "view", "Sales", "-o", out}, m...)...)
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(b), "North") || strings.Count(string(b), "\n") < 2 {
+		t.Fatalf("read view wrote %q (%v)", b, err)
+	}
+	if r := tn.run(append([]string{"read", "view", "Sales", "-o", out}, m...)...); r.code != 1 || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("an existing file: exit %d %s", r.code, r.stderr)
+	}
+	r := tn.ok(append([]string{"read", "list", "Region", "-o", "-"}, m...)...)
+	if !strings.HasPrefix(r.stdout, ",Parent,Code") || !strings.Contains(r.stdout, "North") {
+		t.Errorf("read list -o - = %q", r.stdout)
+	}
+	if r := tn.run(append([]string{"read", "module", "Sales"}, m...)...); r.code != 2 {
+		t.Errorf("read module: exit %d", r.code)
 	}
 }
