@@ -98,4 +98,3 @@ func cmdRead(ctx context.Context, a *app, args []string) error {
 		return nil
 	})
 }
-
