@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,21 +35,7 @@ func TestOAuthKillStorm(t *testing.T) {
 	}
 	f := newOAuthFake(t)
 	f.SetAccessTokenTTL(2 * time.Second)
-	stop := make(chan struct{})
-	var bg sync.WaitGroup
-	bg.Add(1)
-	go func() { // the children run on real time: so does the fake
-		defer bg.Done()
-		for {
-			f.SetNow(time.Now())
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	defer func() { close(stop); bg.Wait() }()
+	followRealTime(t, f.Server) // the children run on real time: so does the fake
 
 	// Every request passes straight to the fake; a token answer is held back
 	// 150 ms after the fake acted on it, as on a slow network.

@@ -150,22 +150,7 @@ func TestOAuthMultiProcessRotation(t *testing.T) {
 	const ttl = 2 * time.Second
 	f := newOAuthFake(t)
 	f.SetAccessTokenTTL(ttl)
-	// The children use real time: keep the fake's clock on it.
-	stop := make(chan struct{})
-	var ticking sync.WaitGroup
-	ticking.Add(1)
-	go func() {
-		defer ticking.Done()
-		for {
-			f.SetNow(time.Now())
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	defer func() { close(stop); ticking.Wait() }()
+	followRealTime(t, f.Server) // the children use real time
 
 	_, refresh, _ := f.IssueOAuthTokens(codeClientID, oauthUser)
 	settings := filepath.Join(t.TempDir(), "shared-settings")
@@ -209,4 +194,24 @@ func TestOAuthMultiProcessRotation(t *testing.T) {
 		t.Errorf("only %d refreshes in %v: the test did not exercise rotation", len(uses), d)
 	}
 	t.Logf("%d processes, %v: %d refreshes, each refresh token used once", procs, d, len(uses))
+}
+
+// followRealTime keeps srv's clock on real time until the test ends, for
+// tests whose child processes use the real clock.
+func followRealTime(t *testing.T, srv *anaplantest.Server) {
+	stop := make(chan struct{})
+	var ticking sync.WaitGroup
+	ticking.Add(1)
+	go func() {
+		defer ticking.Done()
+		for {
+			srv.SetNow(time.Now())
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); ticking.Wait() })
 }
