@@ -184,7 +184,7 @@ type oauthFetcher struct {
 	verifierSet bool     // cfg.Verifier was exchanged (or superseded)
 	unsaved     error    // a save that failed; retried on later calls, returned by close
 	foreign     error    // the store holds what this client cannot read as its own: never overwritten
-	spent       string   // the refresh token held before the last spend
+	base        string   // the refresh token the store held when this client last read or wrote it
 }
 
 func (f *oauthFetcher) fetch(ctx context.Context, prev *Token) (*Token, error) {
@@ -306,6 +306,7 @@ func (f *oauthFetcher) adoptStored(ctx context.Context) error {
 	s, err := f.store.Load(ctx)
 	switch {
 	case errors.Is(err, ErrNoSettings):
+		f.base = ""
 		return nil
 	case err != nil:
 		return errorf("anaplan: reading the OAuth settings: %w", err)
@@ -313,6 +314,7 @@ func (f *oauthFetcher) adoptStored(ctx context.Context) error {
 		// Neither used nor overwritten: they are another client's grant.
 		return errorf("anaplan: the OAuth settings store holds the tokens of client %q, not of %q: give each OAuth client its own OAuthSettingsLocation (or SettingsStore)", s.ClientID, f.cfg.ClientID)
 	}
+	f.base = s.RefreshToken
 	if s.AccessToken != "" || s.RefreshToken != "" {
 		f.st = *s
 		f.verifierSet = true // a stored grant supersedes a verifier (codes are single-use)
@@ -334,9 +336,9 @@ func (f *oauthFetcher) persistAndHand(ctx context.Context) *Token {
 }
 
 // landUnsaved settles a save that reported failure, under the store's lock.
-// The store is re-read first, and overwritten only when it is empty or holds
-// this client's older tokens (the refresh token it held before its last
-// spend). When the save landed after all (a store may fail after writing,
+// The store is re-read first, and overwritten only when it is empty or still
+// holds what it held when this client last read or wrote it (f.base): then
+// what the client holds is newer, however many refreshes it made since. When the save landed after all (a store may fail after writing,
 // e.g. on a directory sync) or another process saved newer tokens, there is
 // nothing to write. Anything else (a file sealed with another key, another
 // client's tokens, a damaged file, an unreadable store) is left untouched:
@@ -352,7 +354,7 @@ func (f *oauthFetcher) landUnsaved(ctx context.Context) {
 	case s.ClientID != "" && f.cfg.ClientID != "" && s.ClientID != f.cfg.ClientID:
 		f.keepForeign(ctx, errorf("anaplan: the OAuth settings store now holds the tokens of another client (%q), so it is left untouched; the new tokens are kept in memory only", s.ClientID))
 		return
-	case s.RefreshToken != f.spent:
+	case s.RefreshToken != f.base:
 		// Landed after all, or superseded by another process: nothing to write.
 		f.unsaved, f.foreign = nil, nil
 		return
@@ -374,7 +376,7 @@ func (f *oauthFetcher) retrySave(ctx context.Context) {
 		f.logger.LogAttrs(ctx, slog.LevelError, "anaplan: saving the OAuth settings failed", slog.String("error", err.Error()))
 		return
 	}
-	f.unsaved = nil
+	f.unsaved, f.base = nil, s.RefreshToken
 }
 
 func (f *oauthFetcher) ctx(ctx context.Context) context.Context {
@@ -419,7 +421,6 @@ func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context
 			sendBy = dl
 		}
 	}
-	f.spent = f.st.RefreshToken
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	if !sendBy.IsZero() {
 		sctx = withSendBy(sctx, sendBy)

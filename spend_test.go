@@ -329,3 +329,40 @@ func TestRetriedSaveNeverOverwritesForeignFile(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoFailedSavesNeverReplay: a store that takes no part in the
+// pre-flight fails two saves in a row, while it still holds an older refresh
+// token; when it recovers, the client saves what it holds rather than
+// mistaking the old token for a newer one, and nothing is spent twice.
+func TestTwoFailedSavesNeverReplay(t *testing.T) {
+	f := newOAuthFake(t)
+	ctx := context.Background()
+	_, refresh, _ := f.IssueOAuthTokens(codeClientID, oauthUser)
+	store := &failingStore{SettingsStore: anaplan.NewMemoryStore()}
+	c, err := anaplan.New(ctx, f.options(anaplan.WithOAuth(refreshCfg(refresh)), anaplan.WithSettingsStore(store))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	store.fail.Store(true)
+	for i := range 2 { // two refreshes whose saves fail
+		f.Advance(40 * time.Minute)
+		if code, _ := whoami(t, c); code != 200 {
+			t.Fatalf("refresh %d: %d", i, code)
+		}
+	}
+	store.fail.Store(false)
+	f.Advance(40 * time.Minute)
+	if code, _ := whoami(t, c); code != 200 || f.GrantRevocations() != 0 {
+		t.Fatalf("after recovery: %d, %d revocations", code, f.GrantRevocations())
+	}
+	for rt, n := range f.RefreshTokenUses() {
+		if n != 1 {
+			t.Fatalf("refresh token %.6s… used %d times", rt, n)
+		}
+	}
+	tok, _ := c.Token(ctx)
+	if s, err := store.Load(ctx); err != nil || s.AccessToken != tok.Value {
+		t.Fatalf("the store does not hold the tokens in use: %v", err)
+	}
+}
