@@ -45,9 +45,20 @@ for entry in "${pkgs[@]}"; do
       -fuzzminimizetime "$FUZZMINIMIZETIME" "${par[@]}" "$pkg") 2>&1 | tee "$log" | grep -v '^fuzz: elapsed' ; then
       :
     fi
-    if grep -q -- '^--- FAIL\|^FAIL' "$log"; then
+    if grep -q -- 'Failing input written to\|^panic:' "$log"; then
+      # A real finding: the input is under testdata/fuzz.
       failed=1
       status=FAIL
+    elif grep -q -- '^--- FAIL\|^FAIL' "$log"; then
+      if grep -q -- 'context deadline exceeded' "$log" && ! grep -q -- 'Failing input' "$log"; then
+        # The fuzzing engine's own race as -fuzztime ends (golang/go#75804,
+        # fixed in Go 1.27): a bare "context deadline exceeded" with no input
+        # written is not a finding. Seen here once under load.
+        status=slow
+      else
+        failed=1
+        status=FAIL
+      fi
     else
       status=ok
     fi
