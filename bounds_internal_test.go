@@ -73,3 +73,40 @@ func TestSendByGatesEveryAttempt(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestIdleCountsOnlyWaitingReads: a caller that pauses longer than the idle
+// limit between reads (a slow consumer) is not cut off; only a Read that
+// waits for the server counts.
+func TestIdleCountsOnlyWaitingReads(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for i := 0; i < 3; i++ {
+			w.Write([]byte(strings.Repeat("x", 100)))
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer srv.Close()
+	tr := &transport{base: srv.Client().Transport, idle: 100 * time.Millisecond, policy: defaultRetryPolicy,
+		logger: slog.New(slog.DiscardHandler), now: time.Now, sleep: sleepCtx}
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL + "/2/0/workspaces/w/models/m/files/f/chunks/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 50)
+	total := 0
+	for {
+		time.Sleep(150 * time.Millisecond) // longer than the idle limit, between reads
+		n, err := resp.Body.Read(buf)
+		total += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("a slow reader was cut off after %d bytes: %v", total, err)
+		}
+	}
+	if total != 300 {
+		t.Fatalf("read %d bytes, want 300", total)
+	}
+}

@@ -120,31 +120,38 @@ func (e *boundError) Error() string        { return "anaplan: " + e.what }
 func (e *boundError) Timeout() bool        { return true }
 func (e *boundError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// watchedBody ends an answer that stalls: no bytes for idle cancels the
-// request. Closing it releases the request's context and timers.
+// watchedBody ends an answer that stalls: a Read that waits idle for the
+// server's next bytes cancels the request. Only the time spent waiting in
+// Read counts, so a caller that takes its time between reads (writing to a
+// slow disk or database) is never cut off. Closing it releases the
+// request's context and timers.
 type watchedBody struct {
 	rc     io.ReadCloser
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	total  *time.Timer
 	idle   time.Duration
-	timer  *time.Timer
+	timer  *time.Timer // stopped except while a Read waits
 }
 
 func newWatchedBody(rc io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, total *time.Timer, idle time.Duration) *watchedBody {
 	b := &watchedBody{rc: rc, ctx: ctx, cancel: cancel, total: total, idle: idle}
 	if idle > 0 {
-		b.timer = time.AfterFunc(idle, func() {
+		b.timer = time.AfterFunc(time.Hour, func() {
 			cancel(&boundError{what: "no data from the server for " + idle.String() + ", so the request was abandoned (a stalled connection or server): try again"})
 		})
+		b.timer.Stop()
 	}
 	return b
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if n > 0 && b.timer != nil {
+	if b.timer != nil {
 		b.timer.Reset(b.idle)
+	}
+	n, err := b.rc.Read(p)
+	if b.timer != nil {
+		b.timer.Stop()
 	}
 	if err != nil {
 		// Also at io.EOF: a server that sees the connection go may still end
