@@ -406,26 +406,52 @@ func spendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 func (f *oauthFetcher) beginSpend(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	deadline := time.Now().Add(spendTimeout) // context deadlines run on the real clock
 	var sendBy time.Time
-	if f.foreign != nil {
-		return nil, nil, fmt.Errorf("%w: nothing was spent: %w", ErrStoreNotReady, f.foreign)
+	dl, err := f.prepare(ctx, "the current refresh token was not spent and stays valid")
+	if err != nil {
+		return nil, nil, err
 	}
-	if p, ok := f.store.(SpendPreparer); ok {
-		dl, err := p.PrepareSpend(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: the OAuth settings store %v cannot take new tokens, so the current refresh token was not spent and stays valid: %w", ErrStoreNotReady, f.store, err)
+	if !dl.IsZero() {
+		if time.Until(dl) < minSpendTime {
+			return nil, nil, fmt.Errorf("%w: the OAuth settings store %s allows less than %v for the spend, so the current refresh token was not spent and stays valid", ErrStoreNotReady, storeName(f.store), minSpendTime)
 		}
-		if !dl.IsZero() {
-			if time.Until(dl) < minSpendTime {
-				return nil, nil, fmt.Errorf("%w: the OAuth settings store %v allows less than %v for the spend, so the current refresh token was not spent and stays valid", ErrStoreNotReady, f.store, minSpendTime)
-			}
-			sendBy = dl
-		}
+		sendBy = dl
 	}
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	if !sendBy.IsZero() {
 		sctx = withSendBy(sctx, sendBy)
 	}
 	return context.WithValue(sctx, oauth2.HTTPClient, f.spendHC), cancel, nil
+}
+
+// prepare asks the store (SpendPreparer) whether it can keep new tokens; a
+// store holding what this client cannot read as its own never can. what
+// says what was therefore not done.
+func (f *oauthFetcher) prepare(ctx context.Context, what string) (time.Time, error) {
+	if f.foreign != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %w", ErrStoreNotReady, what, f.foreign)
+	}
+	p, ok := f.store.(SpendPreparer)
+	if !ok {
+		return time.Time{}, nil
+	}
+	dl, err := p.PrepareSpend(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: the OAuth settings store %s cannot take new tokens, so %s: %w", ErrStoreNotReady, storeName(f.store), what, err)
+	}
+	return dl, nil
+}
+
+// storeName names a store in messages: the SDK's own stores by their
+// String (a path or a name, never a key); any other by its type only, since
+// its %v might show what it holds.
+func storeName(s SettingsStore) string {
+	switch s := s.(type) {
+	case *FileStore:
+		return s.String()
+	case *MemoryStore:
+		return s.String()
+	}
+	return fmt.Sprintf("%T", s)
 }
 
 // minSpendTime is the least time a store's deadline must leave for a spend.

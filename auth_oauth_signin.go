@@ -24,13 +24,8 @@ import (
 // otherwise the browser plus a pasted redirect URL.
 func (f *oauthFetcher) signIn(ctx context.Context) error {
 	// Find out before the person signs in whether their tokens can be kept.
-	if f.foreign != nil {
-		return fmt.Errorf("%w: no sign-in was started: %w", ErrStoreNotReady, f.foreign)
-	}
-	if p, ok := f.store.(SpendPreparer); ok {
-		if _, err := p.PrepareSpend(ctx); err != nil {
-			return fmt.Errorf("%w: the OAuth settings store %v cannot take new tokens, so no sign-in was started: %w", ErrStoreNotReady, f.store, err)
-		}
+	if _, err := f.prepare(ctx, "no sign-in was started"); err != nil {
+		return err
 	}
 	var t *oauth2.Token
 	var err error

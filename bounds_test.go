@@ -36,10 +36,10 @@ func trickle(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func TestSignInBoundedByDefault(t *testing.T) {
+func TestSignInBoundedByTimeout(t *testing.T) {
 	srv := trickle(t)
-	// The default sign-in bound is 30 s; shortened here through the same
-	// mechanism the default uses (a Timeout), so that the test is quick.
+	// A sign-in bounded by Timeout ends however the server trickles; the
+	// 30 s default bound itself runs on the transport's timer (TestTransportTotalBound).
 	start := time.Now()
 	_, err := anaplan.New(context.Background(), anaplan.WithBasic("u@example.com", "pw-123456"), anaplan.WithHTTPClient(srv.Client()),
 		anaplan.WithEndpoints(anaplan.Endpoints{Auth: srv.URL, API: srv.URL + "/2/0"}), anaplan.WithTimeout(time.Second))

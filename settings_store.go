@@ -422,6 +422,7 @@ func (s *FileStore) PrepareSpend(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	s.res.releaseLocked()
+	removeStaleTemps(dir, filepath.Base(path))
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return time.Time{}, unwritableDir(dir, err)
@@ -442,6 +443,23 @@ func (s *FileStore) PrepareSpend(ctx context.Context) (time.Time, error) {
 	}
 	s.res.f, s.res.dir = f, dir
 	return time.Time{}, nil
+}
+
+// staleTempAge: a temporary settings file older than this belongs to a
+// process that was killed between creating it and renaming it (or using
+// its reservation); a live one is renamed or removed within milliseconds.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes what killed processes left of the next settings
+// file ("."+base+".tmp-*"), so that kills cannot fill the disk with
+// reservations. PrepareSpend calls it under the store's lock.
+func removeStaleTemps(dir, base string) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+base+".tmp-*"))
+	for _, m := range matches {
+		if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+			os.Remove(m)
+		}
+	}
 }
 
 // unwritableDir explains why the settings directory cannot take a new file.

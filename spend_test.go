@@ -366,3 +366,40 @@ func TestTwoFailedSavesNeverReplay(t *testing.T) {
 		t.Fatalf("the store does not hold the tokens in use: %v", err)
 	}
 }
+
+// TestPrepareSpendRemovesStaleReservations: what killed processes left of
+// the next settings file is removed, so kills cannot fill the disk; a
+// fresh temporary file (another writer's, in use) is kept.
+func TestPrepareSpendRemovesStaleReservations(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "oauth-settings")
+	store := anaplan.NewFileStore(path, anaplan.SettingsKey(codeClientID, codeSecret))
+	stale := filepath.Join(dir, ".oauth-settings.tmp-111")
+	fresh := filepath.Join(dir, ".oauth-settings.tmp-222")
+	other := filepath.Join(dir, ".other.tmp-333")
+	for _, p := range []string{stale, fresh, other} {
+		if err := os.WriteFile(p, make([]byte, 64<<10), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(other, old, old)
+	ctx := context.Background()
+	unlock, err := store.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PrepareSpend(ctx); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("a stale reservation was left in place")
+	}
+	for _, p := range []string{fresh, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+}
