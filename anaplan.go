@@ -105,7 +105,11 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if cfg.idleSet {
 		idle = cfg.idle
 	}
-	tr := &transport{base: base, total: callBound, idle: idle, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
+	var header time.Duration
+	if idle > 0 {
+		header = DefaultCallTimeout // a server that never answers
+	}
+	tr := &transport{base: base, total: callBound, idle: idle, header: header, logger: cfg.logger, policy: cfg.retry, ua: cfg.ua, uaValue: []string{cfg.ua}, now: cfg.now, sleep: cfg.sleep}
 	signInTr := *tr
 	signInTr.total = signInBound
 	env := &buildEnv{
@@ -146,7 +150,6 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 var defaultTransport = func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
-	t.ResponseHeaderTimeout = DefaultCallTimeout // a server that never answers
 	return t
 }()
 
@@ -166,7 +169,10 @@ const (
 	// not bounded in total, only by DefaultIdleTimeout.
 	DefaultCallTimeout = 2 * time.Minute
 	// DefaultIdleTimeout ends an answer whose body brings no new bytes for
-	// this long: a stalled connection or server.
+	// this long while a Read waits, and an upload whose connection takes
+	// none of its bytes for this long: a stalled connection or server.
+	// With it, the wait for an answer's headers once the request is sent
+	// is bounded at DefaultCallTimeout, transfers included.
 	DefaultIdleTimeout = time.Minute
 )
 

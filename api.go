@@ -264,8 +264,11 @@ func list[T any](ctx context.Context, c *Client, base, key string, inModel bool,
 			sep = "&"
 		}
 		var items []T // reused from page to page
+		var ub []byte // the page's URL, built in place
 		for offset := 0; ; {
-			u := base + sep + "limit=" + strconv.Itoa(cfg.pageSize) + "&offset=" + strconv.Itoa(offset)
+			ub = strconv.AppendInt(append(append(append(ub[:0], base...), sep...), "limit="...), int64(cfg.pageSize), 10)
+			ub = strconv.AppendInt(append(ub, "&offset="...), int64(offset), 10)
+			u := string(ub)
 			var paging *listPaging
 			err := c.getDecoded(ctx, u, inModel, func(dec *json.Decoder) error {
 				items = items[:0]
@@ -325,9 +328,13 @@ func (c *Client) newRequest(ctx context.Context, method, u string, body []byte, 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header["Accept"] = acceptJSON
 	return req, nil
 }
+
+// acceptJSON is the Accept value of the API's requests, shared by all
+// (header values are never modified in place: see withHeaders).
+var acceptJSON = []string{"application/json"}
 
 // send sends a request and turns a non-2xx answer into an *APIError; with
 // inModel, a 404 gets the no-access Hint.

@@ -110,3 +110,189 @@ func TestIdleCountsOnlyWaitingReads(t *testing.T) {
 		t.Fatalf("read %d bytes, want 300", total)
 	}
 }
+
+func boundTransport(base http.RoundTripper, total, header, idle time.Duration) *transport {
+	return &transport{base: base, total: total, header: header, idle: idle, policy: retryPolicy{maxAttempts: 1},
+		logger: slog.New(slog.DiscardHandler), now: time.Now, sleep: sleepCtx}
+}
+
+// TestHeaderWaitBounded: a server that takes a request and never answers
+// is left after the header bound, for a transfer too (no total bound), and
+// whatever client is given (net/http's ResponseHeaderTimeout is not what
+// bounds it).
+func TestHeaderWaitBounded(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, 0, 300*time.Millisecond, time.Hour)}
+	start := time.Now()
+	_, err := hc.Get(srv.URL + "/2/0/workspaces/w/models/m/files/f/chunks/0")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer from the server within 300ms") {
+		t.Fatalf("a server that never answers: %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("abandoned after %v, want 300 ms and a tick", d)
+	}
+}
+
+// repeatReader gives n bytes of 'x' without holding them.
+type repeatReader struct{ n int64 }
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	k := int(min(int64(len(p)), r.n))
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	r.n -= int64(k)
+	return k, nil
+}
+
+// TestUploadStallBounded: a server that stops taking an upload's bytes
+// ends it after the idle limit; the header bound, much longer, is not what
+// fires, and the total bound does not apply to a transfer.
+func TestUploadStallBounded(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reads nothing: the connection's buffers fill. (A server that
+		// reads no body cannot see the client go, so the test releases it.)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, 0, time.Hour, 300*time.Millisecond)}
+	const size = 256 << 20 // far more than loopback buffers hold
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/2/0/workspaces/w/models/m/files/f/chunks/0", io.NopCloser(&repeatReader{n: size}))
+	req.ContentLength = size
+	start := time.Now()
+	_, err := hc.Do(req)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "took none of the request for 300ms") {
+		t.Fatalf("an upload the server does not read: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("abandoned after %v", d)
+	}
+}
+
+// slowReader gives its bytes in pieces, pausing before each: the source's
+// own time.
+type slowReader struct {
+	r     io.Reader
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause)
+	return s.r.Read(p[:min(len(p), 16<<10)])
+}
+
+// TestSlowUploadSourceAndServerNotCut: an upload whose source pauses longer
+// than the idle limit between pieces, to a server that reads slowly and
+// answers only once it has it all (longer than the header bound after the
+// first byte), completes: the source's time is not the server's, and the
+// header wait starts only once the last byte is sent.
+func TestSlowUploadSourceAndServerNotCut(t *testing.T) {
+	const size = 64 << 10
+	got := make(chan int, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("server read: %v", err)
+		}
+		got <- len(b)
+		time.Sleep(150 * time.Millisecond) // within the header bound once all is sent
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, 0, 400*time.Millisecond, 200*time.Millisecond)}
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/2/0/workspaces/w/models/m/files/f/chunks/0",
+		io.NopCloser(&slowReader{r: &repeatReader{n: size}, pause: 300 * time.Millisecond}))
+	req.ContentLength = size
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("a slow source: %v after %v", err, time.Since(start))
+	}
+	resp.Body.Close()
+	if n := <-got; n != size || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("server got %d bytes, status %d", n, resp.StatusCode)
+	}
+	if d := time.Since(start); d < 4*300*time.Millisecond {
+		t.Fatalf("took %v: the source's pauses (4 × 300 ms, longer than both bounds) did not happen", d)
+	}
+}
+
+// TestBodyReadToEndLeavesNothing: an answer read to its end but never
+// closed (golang.org/x/oauth2's device-code request does that) ends its
+// call at EOF, so the watcher holds nothing and can stop.
+func TestBodyReadToEndLeavesNothing(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"device_code":"d"}`))
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, time.Minute, time.Minute, time.Minute)}
+	resp, err := hc.Post(srv.URL+"/oauth/device/code", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := resp.Body.(*call)
+	if !ok {
+		t.Fatalf("the body is a %T, not the call's wrapper", resp.Body)
+	}
+	watch.mu.Lock()
+	linked := c.linked
+	watch.mu.Unlock()
+	if !linked {
+		t.Fatal("the call was not watched while its answer was unread")
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	watch.mu.Lock()
+	linked = c.linked
+	watch.mu.Unlock()
+	if linked || c.ctx.Err() == nil {
+		t.Fatalf("after EOF without Close: still watched %v, context %v", linked, c.ctx.Err())
+	}
+	// Reading again gives EOF, not the released context's error.
+	if n, err := resp.Body.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("a read after the end: %d, %v", n, err)
+	}
+}
+
+// TestWatcherEndsAfterLastCall: no goroutine of the SDK outlives the
+// requests by more than linger and a tick.
+func TestWatcherEndsAfterLastCall(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, time.Minute, time.Minute, time.Minute)}
+	for range 3 {
+		resp, err := hc.Get(srv.URL + "/2/0/users/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain(resp.Body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		watch.mu.Lock()
+		running, empty := watch.running, watch.head == nil
+		watch.mu.Unlock()
+		if !running {
+			break
+		}
+		if empty && time.Now().After(deadline) {
+			t.Fatal("the watcher still runs 5 s after the last call ended")
+		}
+		if !empty {
+			deadline = time.Now().Add(5 * time.Second) // another test's calls are in flight
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -198,9 +198,12 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
 
-// WithIdleTimeout sets how long an answer may bring no new bytes before the
-// request is abandoned (default DefaultIdleTimeout; 0: no limit). It bounds
-// long transfers by lack of progress rather than by total time.
+// WithIdleTimeout sets how long an answer may bring no new bytes (while a
+// Read waits), or an upload's connection take none of its bytes, before the
+// request is abandoned (default DefaultIdleTimeout). It bounds long
+// transfers by lack of progress rather than by total time. 0 means no
+// limit, and no bound on the wait for an answer's headers either (by
+// default DefaultCallTimeout once the request is sent).
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

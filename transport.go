@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -39,7 +40,8 @@ var defaultRetryPolicy = retryPolicy{maxAttempts: 4, initial: 250 * time.Millise
 type transport struct {
 	base    http.RoundTripper
 	total   time.Duration // default bound of a call without a deadline (0: none); not for transfers
-	idle    time.Duration // longest wait for the next bytes of an answer (0: none)
+	idle    time.Duration // longest wait for the next bytes of an answer, or for the connection to take the next bytes of a transfer's request (0: none)
+	header  time.Duration // longest wait for an answer's headers once the request is sent (0: none)
 	logger  *slog.Logger
 	policy  retryPolicy
 	ua      string
@@ -71,36 +73,69 @@ func withRetrySafe(ctx context.Context) context.Context {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.total <= 0 && t.idle <= 0 {
-		return t.roundTrip(req)
+	var ua []string
+	if _, ok := req.Header["User-Agent"]; !ok {
+		ua = t.uaValue
 	}
-	total := t.total
-	if _, has := req.Context().Deadline(); has || isTransfer(req) {
-		total = 0
+	return t.send(req, ua, nil)
+}
+
+// send sends req with the User-Agent and Authorization values given (nil:
+// leave the request's), under the transport's bounds. It makes the one copy
+// of req it needs (a RoundTripper must not modify the caller's request):
+// with the headers added, and the context the bounds cancel.
+func (t *transport) send(req *http.Request, ua, auth []string) (*http.Response, error) {
+	c := t.newCall(req)
+	r := req
+	switch {
+	case c != nil:
+		r = req.WithContext(c.ctx)
+	case ua != nil || auth != nil:
+		r = new(http.Request)
+		*r = *req
 	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	var tm *time.Timer
-	if total > 0 {
-		tm = time.AfterFunc(total, func() {
-			cancel(&boundError{what: "the request did not finish within " + total.String() +
-				" (the default bound of a call without a deadline): pass a context with a deadline, or set Timeout (WithTimeout), to choose another"})
-		})
+	if ua != nil || auth != nil {
+		r.Header = withHeaders(req.Header, ua, auth)
 	}
-	resp, err := t.roundTrip(req.WithContext(ctx))
+	if c == nil {
+		return t.roundTrip(r, nil)
+	}
+	watch.add(c)
+	resp, err := t.roundTrip(r, c)
 	if err != nil {
-		if tm != nil {
-			tm.Stop()
-		}
-		cause := context.Cause(ctx)
-		cancel(nil)
+		watch.remove(c)
+		cause := context.Cause(c.ctx)
+		c.cancel(nil)
 		var be *boundError
 		if errors.As(cause, &be) {
 			return nil, be
 		}
 		return nil, err
 	}
-	resp.Body = newWatchedBody(resp.Body, ctx, cancel, tm, t.idle)
+	c.set(notWaiting)
+	c.body, resp.Body = resp.Body, c
 	return resp, nil
+}
+
+// newCall returns the bounds of req, or nil when none applies. A call
+// without a deadline is bounded in total, except transfers; every call is
+// bounded in its wait for headers and by the idle limit.
+func (t *transport) newCall(req *http.Request) *call {
+	transfer := isTransfer(req)
+	total := t.total
+	if _, has := req.Context().Deadline(); has || transfer {
+		total = 0
+	}
+	header := t.header
+	if total > 0 && total <= header {
+		header = 0 // the total bound comes first
+	}
+	if total <= 0 && header <= 0 && t.idle <= 0 {
+		return nil
+	}
+	c := &call{total: total, header: header, idle: t.idle, tick: tickFor(total, header, t.idle), transfer: transfer}
+	c.ctx, c.cancel = context.WithCancelCause(req.Context())
+	return c
 }
 
 // isTransfer: chunks of files and dumps, pages of large reads and cell data
@@ -120,70 +155,10 @@ func (e *boundError) Error() string        { return "anaplan: " + e.what }
 func (e *boundError) Timeout() bool        { return true }
 func (e *boundError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// watchedBody ends an answer that stalls: a Read that waits idle for the
-// server's next bytes cancels the request. Only the time spent waiting in
-// Read counts, so a caller that takes its time between reads (writing to a
-// slow disk or database) is never cut off. Closing it releases the
-// request's context and timers.
-type watchedBody struct {
-	rc     io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	total  *time.Timer
-	idle   time.Duration
-	timer  *time.Timer // stopped except while a Read waits
-}
-
-func newWatchedBody(rc io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, total *time.Timer, idle time.Duration) *watchedBody {
-	b := &watchedBody{rc: rc, ctx: ctx, cancel: cancel, total: total, idle: idle}
-	if idle > 0 {
-		b.timer = time.AfterFunc(time.Hour, func() {
-			cancel(&boundError{what: "no data from the server for " + idle.String() + ", so the request was abandoned (a stalled connection or server): try again"})
-		})
-		b.timer.Stop()
-	}
-	return b
-}
-
-func (b *watchedBody) Read(p []byte) (int, error) {
-	if b.timer != nil {
-		b.timer.Reset(b.idle)
-	}
-	n, err := b.rc.Read(p)
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	if err != nil {
-		// Also at io.EOF: a server that sees the connection go may still end
-		// its answer cleanly, and a cut answer must not read as a whole one.
-		var be *boundError
-		if errors.As(context.Cause(b.ctx), &be) {
-			return n, be
-		}
-		if cerr := b.ctx.Err(); cerr != nil && err == io.EOF {
-			return n, cerr // the caller's deadline or cancellation
-		}
-	}
-	return n, err
-}
-
-func (b *watchedBody) Close() error {
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	if b.total != nil {
-		b.total.Stop()
-	}
-	err := b.rc.Close()
-	b.cancel(nil)
-	return err
-}
-
-func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
+// roundTrip sends req, its own copy, with retries; c (nil: none) is the
+// call's bounds.
+func (t *transport) roundTrip(req *http.Request, c *call) (*http.Response, error) {
 	ctx := req.Context()
-	if _, ok := req.Header["User-Agent"]; !ok {
-		req = withHeaders(req, t.uaValue, nil)
-	}
 	var b *backoff.ExponentialBackOff
 	logging := t.logger.Enabled(ctx, slog.LevelDebug)
 	for attempt := 1; ; attempt++ {
@@ -193,6 +168,9 @@ func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if by, ok := req.Context().Value(sendByKey).(time.Time); ok && time.Now().After(by) {
 			return nil, errSendByPassed
+		}
+		if c != nil {
+			c.attempt(req)
 		}
 		resp, err := t.base.RoundTrip(req)
 		if logging {
@@ -373,36 +351,45 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return r, nil
 }
 
-// withHeaders returns a shallow copy of req with User-Agent (when ua is
-// non-nil) and Authorization (when auth is non-nil) set, leaving req as it
-// is. The value slices are shared and never modified: a later Add on the
-// copy appends to a full slice, which reallocates.
-func withHeaders(req *http.Request, ua, auth []string) *http.Request {
-	r := new(http.Request)
-	*r = *req
-	h := make(http.Header, len(req.Header)+2)
-	for k, v := range req.Header {
-		h[k] = v
+// withHeaders returns a copy of h with User-Agent (when ua is non-nil) and
+// Authorization (when auth is non-nil) set. The value slices are shared and
+// never modified: a later Add on the copy appends to a full slice, which
+// reallocates.
+func withHeaders(h http.Header, ua, auth []string) http.Header {
+	n := make(http.Header, len(h)+2)
+	for k, v := range h {
+		n[k] = v
 	}
 	if ua != nil {
-		h["User-Agent"] = ua
+		n["User-Agent"] = ua
 	}
 	if auth != nil {
-		h["Authorization"] = auth
+		n["Authorization"] = auth
 	}
-	r.Header = h
-	return r
+	return n
 }
 
+// drain reads what is left of an answer (at most 64 KiB, so that the
+// connection can be reused) and closes it.
 func drain(rc io.ReadCloser) {
-	_, _ = io.CopyN(io.Discard, rc, 64<<10)
+	bp := drainBufs.Get().(*[4096]byte)
+	for left := 64 << 10; left > 0; {
+		n, err := rc.Read(bp[:min(left, len(bp))])
+		left -= n
+		if err != nil {
+			break
+		}
+	}
+	drainBufs.Put(bp)
 	_ = rc.Close()
 }
+
+var drainBufs = sync.Pool{New: func() any { return new([4096]byte) }}
 
 // authTransport adds the token to requests for the client's own hosts, and
 // retries once with a new token when the server rejects the one it sent.
 type authTransport struct {
-	next    http.RoundTripper
+	next    *transport
 	uaValue []string
 	cache   *tokenCache
 	hosts   [2]origin // Auth and API
@@ -441,13 +428,13 @@ func (t *authTransport) own(u *url.URL) bool {
 	return t.hosts[0].match(u) || t.hosts[1].match(u)
 }
 
-// authorize sets the token and, in the same copy, the User-Agent.
-func (t *authTransport) authorize(req *http.Request, e *entry) *http.Request {
+// send sends req with the token and, in the same copy, the User-Agent.
+func (t *authTransport) send(req *http.Request, e *entry) (*http.Response, error) {
 	var ua []string
 	if _, ok := req.Header["User-Agent"]; !ok {
 		ua = t.uaValue
 	}
-	return withHeaders(req, ua, e.authValue)
+	return t.next.send(req, ua, e.authValue)
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -461,7 +448,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	resp, err := t.next.RoundTrip(t.authorize(req, e))
+	resp, err := t.send(req, e)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -480,7 +467,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.next.RoundTrip(t.authorize(r, ne))
+	return t.send(r, ne)
 }
 
 // CheckResponse returns nil for a 2xx response. Otherwise it reads the body
