@@ -63,8 +63,23 @@ type UploadOptions struct {
 	Concurrency int
 	// Gzip sends every chunk gzipped, as application/x-gzip.
 	Gzip bool
-	// Size is the length of the data when known: it only feeds
-	// TransferProgress.TotalBytes. Zero means unknown.
+	// Size is the length of the data when known; zero means unknown. It
+	// feeds TransferProgress.TotalBytes and, without Gzip, lets each chunk
+	// start sending as it is read: the length of every chunk is then known
+	// in advance (ChunkSize, and what is left for the last one), so its PUT
+	// starts at once with that Content-Length and reads r while the
+	// transport sends it, instead of waiting for the whole chunk to be read
+	// into memory first. The memory used is the same.
+	//
+	// A reader that does not match Size still uploads exactly what it
+	// yields. One that ends early, inside a chunk or at a chunk's start,
+	// costs one cut request: that chunk is sent again with its real length
+	// (an empty chunk when no data was left for it), and it is the last. One
+	// that yields more than Size goes on in further chunks, each read whole
+	// into memory before it is sent, as when Size is not given. Until the
+	// end of the data is seen, TotalBytes says Size. The inputs Upload sends
+	// straight from their bytes know their length: Size is not used for
+	// them.
 	Size int64
 	// Progress, when set, is called after each chunk is acknowledged, from
 	// one goroutine at a time; the last call has the totals (Chunks ==
@@ -130,6 +145,15 @@ func (m *ModelHandle) fileURL(fileID string) string {
 // to its end as it is when Upload starts: no chunk is copied into a buffer
 // first, and each chunk starts sending at once. The reader is then left
 // after the bytes sent, as if read.
+//
+// Any other reader is read a chunk at a time into a buffer. When
+// UploadOptions.Size gives its length (and without Gzip), each chunk's PUT
+// starts as soon as it is the chunk's turn to read r and sends the data
+// while reading it, so that reading and sending overlap. Without Size, a
+// chunk is sent only once it has been read whole, since Anaplan's chunk
+// PUT needs its length up front. A reader shorter or longer than Size
+// still uploads exactly what it yields (see UploadOptions.Size). r is read
+// by one goroutine at a time, in order, and never after Upload returns.
 //
 // On error nothing is completed, and the file keeps its previous content.
 // Cancelling ctx stops the upload; the error then wraps ctx's error.
@@ -242,6 +266,7 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 	// Gzip a chunk's slot is given back before its compressed copy is sent).
 	slots := make(chan struct{}, up.opts.Concurrency+1)
 	inflight := make(chan struct{}, up.opts.Concurrency)
+	size := int64(up.opts.ChunkSize)
 	for n := 0; ; n++ {
 		select {
 		case slots <- struct{}{}:
@@ -250,12 +275,56 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 		if ctx.Err() != nil {
 			break
 		}
+		if left := up.opts.Size - int64(n)*size; !up.opts.Gzip && left > 0 {
+			// The chunk's length is known before it is read: its PUT
+			// starts now and reads the source as it goes (see
+			// streamChunk). Data beyond Size is staged, as without it.
+			select {
+			case inflight <- struct{}{}:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			s := newStreamChunk(r, up.bufs.get(), int(min(left, size)), up.bufs.put)
+			wg.Go(func() {
+				defer func() { <-inflight; <-slots }()
+				if err := up.sendStreamed(ctx, n, s); err != nil {
+					fail(err)
+				}
+			})
+			// The next chunk reads the source only once this one is
+			// staged. Its request may end before reading it all: the
+			// upload fails then, and ctx ends.
+			select {
+			case <-s.staged:
+			case <-ctx.Done():
+			}
+			k, ended, rerr := s.result()
+			switch {
+			case ctx.Err() != nil:
+			case rerr != nil:
+				fail(errorf("anaplan: reading the data to upload: %w", rerr))
+			case k < s.want && !ended:
+				// Sealed unstaged: the request failed, and its sender
+				// reports why.
+			case ended:
+				read += int64(k)
+				chunks = n + 1
+			default:
+				read += int64(k)
+				continue
+			}
+			break
+		}
 		data, rerr := fill(r, up.bufs.get(), up.opts.ChunkSize)
 		if rerr != nil && rerr != io.EOF {
+			up.bufs.put(data)
 			fail(errorf("anaplan: reading the data to upload: %w", rerr))
 			break
 		}
 		if len(data) == 0 && n > 0 {
+			up.bufs.put(data)
 			chunks = n
 			break
 		}
@@ -264,6 +333,7 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			up.bufs.put(data)
 			break
 		}
 		read += int64(len(data))
@@ -512,7 +582,7 @@ func (c *chunkBody) open() (io.ReadCloser, error) {
 		return http.NoBody, nil
 	}
 	c.refs++
-	return &chunkReader{c: c, r: bytes.NewReader(c.data)}, nil
+	return &chunkReader{bodyHold: bodyHold{drop: c.drop}, r: bytes.NewReader(c.data)}, nil
 }
 
 // drop ends one hold; the last one releases the bytes.
@@ -526,14 +596,20 @@ func (c *chunkBody) drop() {
 	}
 }
 
-// chunkReader is one body over a chunk's bytes. Close may come from another
-// goroutine while a Read or WriteTo is under way: the hold is then dropped
-// when that call returns, so the bytes are never reused while being read.
+// chunkReader is one body over a chunk's bytes.
 type chunkReader struct {
-	c *chunkBody
+	bodyHold
+	r *bytes.Reader
+}
+
+// bodyHold is the hold a request body keeps on a chunk's memory. Close may
+// come from another goroutine while a Read or WriteTo is under way: the hold
+// is then dropped when that call returns, so the memory is never reused
+// while being read.
+type bodyHold struct {
+	drop func() // ends the hold; called once
 
 	mu      sync.Mutex
-	r       *bytes.Reader
 	busy    bool // a Read or WriteTo is under way
 	closed  bool
 	dropped bool
@@ -541,59 +617,59 @@ type chunkReader struct {
 
 var errBodyClosed = errors.New("anaplan: read of a chunk's request body after it was closed")
 
-func (b *chunkReader) start() (*bytes.Reader, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, errBodyClosed
+// start begins a Read or WriteTo; end must follow when it succeeds. The
+// transport makes one call at a time on a body.
+func (h *bodyHold) start() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errBodyClosed
 	}
-	b.busy = true
-	return b.r, nil
+	h.busy = true
+	return nil
 }
 
-func (b *chunkReader) end() {
-	b.mu.Lock()
-	b.busy = false
-	drop := b.closed && !b.dropped
-	b.dropped = b.dropped || drop
-	b.mu.Unlock()
+func (h *bodyHold) end() {
+	h.mu.Lock()
+	h.busy = false
+	drop := h.closed && !h.dropped
+	h.dropped = h.dropped || drop
+	h.mu.Unlock()
 	if drop {
-		b.c.drop()
+		h.drop()
 	}
+}
+
+// Close implements io.Closer. It never blocks.
+func (h *bodyHold) Close() error {
+	h.mu.Lock()
+	drop := !h.closed && !h.busy
+	h.closed = true
+	h.dropped = h.dropped || drop
+	h.mu.Unlock()
+	if drop {
+		h.drop()
+	}
+	return nil
 }
 
 // Read implements io.Reader.
 func (b *chunkReader) Read(p []byte) (int, error) {
-	r, err := b.start()
-	if err != nil {
+	if err := b.start(); err != nil {
 		return 0, err
 	}
 	defer b.end()
-	return r.Read(p)
+	return b.r.Read(p)
 }
 
 // WriteTo implements io.WriterTo, so that the transport writes the chunk
 // in one call, as it would from a bytes.Reader.
 func (b *chunkReader) WriteTo(w io.Writer) (int64, error) {
-	r, err := b.start()
-	if err != nil {
+	if err := b.start(); err != nil {
 		return 0, err
 	}
 	defer b.end()
-	return r.WriteTo(w)
-}
-
-// Close implements io.Closer. It never blocks.
-func (b *chunkReader) Close() error {
-	b.mu.Lock()
-	drop := !b.closed && !b.busy
-	b.closed = true
-	b.dropped = b.dropped || drop
-	b.mu.Unlock()
-	if drop {
-		b.c.drop()
-	}
-	return nil
+	return b.r.WriteTo(w)
 }
 
 // compress gzips data into a pooled buffer.

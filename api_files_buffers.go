@@ -87,8 +87,15 @@ type chunkBuffers struct {
 	closed bool // the upload is over: buffers go to sharedBuffers
 }
 
-// get returns a buffer to fill, or nil when a new one must be made.
+// chunkBuffersOut counts the buffers of uploads handed out by get and not
+// yet given back with put, across all uploads: the tests check that every
+// one comes back.
+var chunkBuffersOut atomic.Int64
+
+// get returns a buffer to fill, or nil when a new one must be made. The
+// buffer (or the one made in its place) must be given back with put.
 func (p *chunkBuffers) get() []byte {
+	chunkBuffersOut.Add(1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if k := len(p.free); k > 0 {
@@ -102,6 +109,7 @@ func (p *chunkBuffers) get() []byte {
 
 // put gives a buffer back: nothing may use it any more.
 func (p *chunkBuffers) put(b []byte) {
+	chunkBuffersOut.Add(-1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || p.live > p.max || cap(b) == 0 {

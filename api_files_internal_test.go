@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 )
 
 // blockingWriter signals when a write starts and waits for leave.
@@ -162,5 +164,113 @@ func TestChunkBuffersKeptAcrossCalls(t *testing.T) {
 	}
 	if !got[&a[:1][0]] && !got[&b[:1][0]] {
 		t.Error("the next upload made new buffers although the last one's were kept")
+	}
+}
+
+// countingSource counts the bytes read from it.
+type countingSource struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingSource) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestStreamChunkTee: a body started again (GetBody, for a retry) serves
+// the bytes staged by the first and then goes on from the source where
+// staging stopped; every byte is read from the source once, and both
+// bodies read the chunk's bytes.
+func TestStreamChunkTee(t *testing.T) {
+	data := []byte(strings.Repeat("0123456789", 10))
+	src := &countingSource{r: iotest.HalfReader(bytes.NewReader(data))}
+	var released atomic.Int32
+	s := newStreamChunk(src, nil, len(data), func([]byte) { released.Add(1) })
+	noAbort := func(error) {}
+	a, _ := s.open(len(data), noAbort)
+	first := make([]byte, 40)
+	if _, err := io.ReadFull(a, first); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.open(len(data), noAbort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(b)
+	if err != nil || !bytes.Equal(all, data) {
+		t.Fatalf("the second body read %q, %v; want the chunk", all, err)
+	}
+	rest, err := io.ReadAll(a)
+	if err != nil || !bytes.Equal(append(first, rest...), data) {
+		t.Fatalf("the first body read %q then %q, %v; want the chunk", first, rest, err)
+	}
+	if n := src.n.Load(); n != int64(len(data)) {
+		t.Errorf("%d bytes read from the source for a chunk of %d", n, len(data))
+	}
+	select {
+	case <-s.staged:
+	default:
+		t.Error("staging is not over once the chunk's length is staged")
+	}
+	_ = a.Close()
+	s.drop()
+	if released.Load() != 0 {
+		t.Fatal("released while a body was open")
+	}
+	_ = b.Close()
+	if released.Load() != 1 {
+		t.Errorf("released %d times after the last close, want 1", released.Load())
+	}
+}
+
+// TestStreamChunkShortSource: a source that ends before the chunk's length
+// makes the body fail rather than end (so that the transport never sends a
+// short body as complete), ends its request, and GetBody refuses to start
+// it again; a body of the real length reads what was staged.
+func TestStreamChunkShortSource(t *testing.T) {
+	data := []byte("only sixty bytes of data for a chunk that expects one hundred")[:60]
+	s := newStreamChunk(bytes.NewReader(data), nil, 100, func([]byte) {})
+	var aborted error
+	body, _ := s.open(100, func(err error) { aborted = err })
+	got, err := io.ReadAll(body)
+	if !errors.Is(err, errShortSource) || !bytes.Equal(got, data) {
+		t.Fatalf("ReadAll = %d bytes, %v; want the 60 bytes then errShortSource", len(got), err)
+	}
+	if !errors.Is(aborted, errShortSource) {
+		t.Errorf("the request was ended with %v, want errShortSource", aborted)
+	}
+	if _, err := s.open(100, func(error) {}); !errors.Is(err, errShortSource) {
+		t.Errorf("GetBody for the announced length: %v, want a refusal", err)
+	}
+	if n, ended, err := s.result(); n != 60 || !ended || err != nil {
+		t.Errorf("result = %d, %v, %v; want 60 bytes, ended", n, ended, err)
+	}
+	again, err := s.open(60, func(error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(again); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("a body of the real length read %d bytes, %v", len(got), err)
+	}
+}
+
+// TestStreamChunkSealed: once the chunk's requests are over, a body the
+// transport reads late serves what was staged and never reads the source.
+func TestStreamChunkSealed(t *testing.T) {
+	src := &countingSource{r: iotest.OneByteReader(bytes.NewReader(make([]byte, 100)))}
+	s := newStreamChunk(src, nil, 100, func([]byte) {})
+	body, _ := s.open(100, func(error) {})
+	if _, err := io.ReadFull(body, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	read := src.n.Load()
+	s.seal()
+	if _, err := io.ReadAll(body); !errors.Is(err, errChunkOver) {
+		t.Errorf("a late read past the staged bytes: %v, want errChunkOver", err)
+	}
+	if src.n.Load() != read {
+		t.Error("the source was read after the chunk was sealed")
 	}
 }

@@ -259,13 +259,18 @@ func TestUploadIsBounded(t *testing.T) {
 	f.srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
 	f.srv.SetLatency(2 * time.Millisecond)
 	const chunk, conc = 4 << 10, 3
-	for _, gz := range []bool{false, true} {
-		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+	for _, tc := range []struct{ gz, sized bool }{{false, false}, {true, false}, {false, true}} {
+		gz := tc.gz
+		t.Run(fmt.Sprintf("gzip=%v/sized=%v", tc.gz, tc.sized), func(t *testing.T) {
 			f.calls.maxInFlight.Store(0)
 			src := &countingReader{r: bytes.NewReader(data(100 * chunk))}
+			var size int64
+			if tc.sized { // each chunk sent while it is read
+				size = 100 * chunk
+			}
 			var ahead int64
 			_, err := f.m.Upload(context.Background(), fileID, src, &anaplan.UploadOptions{
-				ChunkSize: chunk, Concurrency: conc, Gzip: gz,
+				ChunkSize: chunk, Concurrency: conc, Gzip: gz, Size: size,
 				Progress: func(p anaplan.TransferProgress) { ahead = max(ahead, src.count()-p.Bytes) },
 			})
 			if err != nil {

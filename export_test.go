@@ -40,3 +40,7 @@ func WithOAuthOpenURLForTest(open func(ctx context.Context, u string) error) Opt
 		}
 	}
 }
+
+// ChunkBuffersOutForTest is the number of upload chunk buffers handed out
+// and not given back, across all uploads.
+func ChunkBuffersOutForTest() int64 { return chunkBuffersOut.Load() }
