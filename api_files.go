@@ -72,9 +72,10 @@ type UploadOptions struct {
 	// into memory first. The memory used is the same.
 	//
 	// A reader that does not match Size still uploads exactly what it
-	// yields. One that ends early, inside a chunk or at a chunk's start,
-	// costs one cut request: that chunk is sent again with its real length
-	// (an empty chunk when no data was left for it), and it is the last. One
+	// yields. A chunk's request starts once its first bytes are read, so
+	// one that ends at a chunk's start costs nothing, and one that ends
+	// inside a chunk costs one cut request: that chunk is sent again with
+	// its real length, and it is the last. One
 	// that yields more than Size goes on in further chunks, each read whole
 	// into memory before it is sent, as when Size is not given. Until the
 	// end of the data is seen, TotalBytes says Size. The inputs Upload sends
@@ -287,6 +288,21 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 				break
 			}
 			s := newStreamChunk(r, up.bufs.get(), int(min(left, size)), up.bufs.put)
+			// The request starts once the chunk has its first bytes: a
+			// source that has already ended sends no request for a chunk
+			// that does not exist, and one whose end is already staged
+			// announces its real length.
+			s.fillTo(1)
+			if k, ended, rerr := s.result(); rerr == nil && ended {
+				if k == 0 && n > 0 {
+					<-inflight
+					<-slots
+					s.drop()
+					chunks = n
+					break
+				}
+				s.want = k // no body exists yet
+			}
 			wg.Go(func() {
 				defer func() { <-inflight; <-slots }()
 				if err := up.sendStreamed(ctx, n, s); err != nil {
