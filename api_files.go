@@ -309,13 +309,11 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 					fail(err)
 				}
 			})
-			// The next chunk reads the source only once this one is
-			// staged. Its request may end before reading it all: the
-			// upload fails then, and ctx ends.
-			select {
-			case <-s.staged:
-			case <-ctx.Done():
-			}
+			// Read the chunk ahead of its request, at the source's pace;
+			// the next chunk reads the source only once this one is
+			// staged. Its request may end before it is all read: the
+			// chunk is then sealed, this stops, and the upload fails.
+			s.fillTo(s.want)
 			k, ended, rerr := s.result()
 			switch {
 			case ctx.Err() != nil:

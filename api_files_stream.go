@@ -20,8 +20,10 @@ import (
 // and then goes on from the source where staging stopped.
 //
 // The source is read by one chunk at a time, in order: the upload loop
-// starts chunk n+1 only once chunk n is staged (its length reached, or the
-// source ended or failed). The staging buffers are the upload's chunk
+// reads chunk n ahead of its request (which sends what is staged as it
+// comes), and starts chunk n+1 only once chunk n is staged (its length
+// reached, or the source ended or failed), so that several chunks are
+// sent at once while the source is read at its own pace. The staging buffers are the upload's chunk
 // buffers, so memory stays within ChunkSize × (Concurrency+1).
 
 // errShortSource is a chunk body's Read error when the source ends before
@@ -73,20 +75,35 @@ func (s *streamChunk) overLocked() {
 	}
 }
 
-// fillTo reads the source until k bytes are staged or staging is over.
+// stagePiece is the most one Read of the source stages: the upload loop
+// reads a chunk ahead of its request (so that reading the source keeps
+// its own pace, not the connection's), and the request's body gets the
+// bytes piece by piece rather than after one large Read.
+const stagePiece = 1 << 20
+
+// fillTo reads the source until k bytes are staged or staging is over. It
+// holds readMu for one Read at a time, so that a body waiting for bytes
+// gets them as soon as the piece being read is staged.
 func (s *streamChunk) fillTo(k int) {
+	for s.fillPiece(k) {
+	}
+}
+
+// fillPiece reads one piece; it reports whether more is needed.
+func (s *streamChunk) fillPiece(k int) bool {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
-	for {
+	{
 		s.mu.Lock()
 		n, buf, src := len(s.buf), s.buf, s.src
 		over := s.closed
 		s.mu.Unlock()
 		if n >= k || over {
-			return
+			return false
 		}
-		m, err := src.Read(buf[n:s.want])
-		m = max(0, min(m, s.want-n)) // a broken reader cannot push staging out of bounds
+		end := min(s.want, n+stagePiece)
+		m, err := src.Read(buf[n:end])
+		m = max(0, min(m, end-n)) // a broken reader cannot push staging out of bounds
 		s.mu.Lock()
 		s.buf = buf[:n+m]
 		switch {
@@ -98,6 +115,7 @@ func (s *streamChunk) fillTo(k int) {
 		s.overLocked()
 		s.mu.Unlock()
 	}
+	return true
 }
 
 // seal ends staging once the chunk's requests are over: no body reads the

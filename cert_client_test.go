@@ -52,7 +52,7 @@ func TestCertificateSignIn(t *testing.T) {
 		opts []anaplan.Option
 	}{
 		{"v2", nil},
-		{"v1", []anaplan.Option{anaplan.WithCertFormatForTest("v1")}},
+		{"v1", []anaplan.Option{anaplan.WithCertificateFormat(anaplan.CertificateV1)}},
 		{"hsm signer", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

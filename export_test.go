@@ -22,9 +22,6 @@ func WithSleepForTest(f func(ctx context.Context, d time.Duration) error) Option
 	return func(c *config) { c.sleep = f }
 }
 
-// WithCertFormatForTest selects the v1 or v2 signed request.
-func WithCertFormatForTest(f string) Option { return func(c *config) { c.certFormat = f } }
-
 // WithPromptForTest answers the terminal prompt of the paste flow.
 func WithPromptForTest(p func(ctx context.Context, msg string) (string, error)) Option {
 	return func(c *config) { c.prompt = p }
