@@ -20,8 +20,10 @@ import (
 // A request costs no timer: it records what it waits for in one atomic
 // word (a sequence number and the kind of wait), two atomic operations per
 // body Read, and the watcher compares that word between its ticks. A bound
-// therefore fires at most one tick late and never early: the watcher
-// counts a wait from the tick that first saw it, which is after it began.
+// therefore fires never early and at most two ticks late: the watcher
+// counts a wait from the tick that first saw it, which is after it began
+// (by up to a tick), and sees it pass its bound at the next tick after
+// that (up to another).
 
 // waitKind is what a call is waiting for.
 type waitKind = uint64
@@ -194,6 +196,9 @@ func (c *call) attempt(req *http.Request) {
 	if !c.transfer || req.Body == nil || req.Body == http.NoBody {
 		c.set(waitHeader)
 		return
+	}
+	if _, ok := req.Body.(*sendBody); ok {
+		return // a retry's body, from the GetBody set below: already recording
 	}
 	// Connecting and the first bytes are bounded by the idle limit too.
 	sb := &sendBody{c: c, rc: req.Body, left: req.ContentLength, last: c.set(waitSend)}
