@@ -576,24 +576,13 @@ func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 // source is not read after Upload returns), and its buffer is given back
 // only once that body is closed.
 func TestUploadSizedWaitsForTheTransportToCloseTheBody(t *testing.T) {
-	srv := anaplantest.New(t)
-	srv.AddUser(testUser, testPassword)
-	srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
-	early := &earlyAnswerTransport{next: srv.Client().Transport, chunk: "/files/" + fileID + "/chunks/0"}
-	c, err := anaplan.New(context.Background(),
-		anaplan.WithEndpoints(srv.Endpoints()),
-		anaplan.WithHTTPClient(&http.Client{Transport: early}),
-		anaplan.WithBasic(testUser, testPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	srv, early, c := earlyAnswerClient(t)
 
 	const chunk = sizedChunk
 	want := data(3*chunk + 7)
 	buffers := anaplan.ChunkBuffersOutForTest()
 	src := &countingReader{r: bytes.NewReader(want)}
-	_, err = c.Model(testWS, testModel).Upload(context.Background(), fileID, opaqueReader{src},
+	_, err := c.Model(testWS, testModel).Upload(context.Background(), fileID, opaqueReader{src},
 		&anaplan.UploadOptions{ChunkSize: chunk, Concurrency: 1, Size: int64(len(want))})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
@@ -601,12 +590,7 @@ func TestUploadSizedWaitsForTheTransportToCloseTheBody(t *testing.T) {
 	if got, _ := srv.FileContent(testWS, testModel, fileID); !bytes.Equal(got, want) {
 		t.Fatalf("the server holds %d bytes, not the data uploaded", len(got))
 	}
-	early.mu.Lock()
-	held := early.held
-	early.mu.Unlock()
-	if held == nil {
-		t.Fatal("chunk 0 never went through the transport")
-	}
+	held := early.heldBody(t)
 	if n := anaplan.ChunkBuffersOutForTest(); n <= buffers {
 		t.Errorf("chunk 0's buffer was given back while the transport still held a body over it")
 	}

@@ -617,14 +617,10 @@ func (e *earlyAnswerTransport) RoundTrip(req *http.Request) (*http.Response, err
 	return e.next.RoundTrip(req)
 }
 
-// TestUploadWaitsForTheTransportToCloseTheBody: a chunk's buffer is reused
-// only once the transport has closed the request body. net/http says of
-// RoundTripper: "callers wanting to reuse the body for subsequent requests
-// must arrange to wait for the Close call before doing so". The body of
-// chunk 0's first attempt, held by the transport and never closed until
-// Upload has returned, must still read as chunk 0's data (it once read as a
-// later chunk's: the buffer had been reused as soon as the answer came).
-func TestUploadWaitsForTheTransportToCloseTheBody(t *testing.T) {
+// earlyAnswerClient is a client of a fake with one file, whose transport
+// answers chunk 0's first PUT early and holds its body.
+func earlyAnswerClient(t *testing.T) (*anaplantest.Server, *earlyAnswerTransport, *anaplan.Client) {
+	t.Helper()
 	srv := anaplantest.New(t)
 	srv.AddUser(testUser, testPassword)
 	srv.AddFile(testWS, testModel, anaplantest.File{ID: fileID, Name: "Sales.csv"})
@@ -637,10 +633,34 @@ func TestUploadWaitsForTheTransportToCloseTheBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return srv, early, c
+}
+
+// heldBody is the body the transport held, failing the test when chunk 0
+// never came.
+func (e *earlyAnswerTransport) heldBody(t *testing.T) io.ReadCloser {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.held == nil {
+		t.Fatal("chunk 0 never went through the transport")
+	}
+	return e.held
+}
+
+// TestUploadWaitsForTheTransportToCloseTheBody: a chunk's buffer is reused
+// only once the transport has closed the request body. net/http says of
+// RoundTripper: "callers wanting to reuse the body for subsequent requests
+// must arrange to wait for the Close call before doing so". The body of
+// chunk 0's first attempt, held by the transport and never closed until
+// Upload has returned, must still read as chunk 0's data (it once read as a
+// later chunk's: the buffer had been reused as soon as the answer came).
+func TestUploadWaitsForTheTransportToCloseTheBody(t *testing.T) {
+	srv, early, c := earlyAnswerClient(t)
 
 	const chunk = 1000
 	want := data(10 * chunk)
-	_, err = c.Model(testWS, testModel).Upload(context.Background(), fileID, opaqueReader{bytes.NewReader(want)}, // staged: chunk buffers
+	_, err := c.Model(testWS, testModel).Upload(context.Background(), fileID, opaqueReader{bytes.NewReader(want)}, // staged: chunk buffers
 		&anaplan.UploadOptions{ChunkSize: chunk, Concurrency: 1})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
@@ -650,12 +670,7 @@ func TestUploadWaitsForTheTransportToCloseTheBody(t *testing.T) {
 	}
 
 	// Now the transport gets round to the body it was still holding.
-	early.mu.Lock()
-	held := early.held
-	early.mu.Unlock()
-	if held == nil {
-		t.Fatal("chunk 0 never went through the transport")
-	}
+	held := early.heldBody(t)
 	late, err := io.ReadAll(held)
 	_ = held.Close()
 	if err != nil {
