@@ -3,11 +3,13 @@ package anaplan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -292,6 +294,71 @@ func TestWatcherEndsAfterLastCall(t *testing.T) {
 		}
 		if !empty {
 			deadline = time.Now().Add(5 * time.Second) // another test's calls are in flight
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWatcherManyCalls: 200 calls at once, every other one stalling after
+// its first bytes: each stalled one ends with the idle bound and each other
+// one reads its whole answer, whatever order they are added to and taken
+// off the watcher in; then the watcher ends.
+func TestWatcherManyCalls(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first "))
+		w.(http.Flusher).Flush()
+		if r.URL.Query().Get("stall") == "1" {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		w.Write([]byte("rest"))
+	}))
+	defer srv.Close()
+	defer close(release)
+	tr := boundTransport(srv.Client().Transport, time.Minute, time.Minute, 150*time.Millisecond)
+	hc := &http.Client{Transport: tr}
+	const n = 200
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			stall := i%2 == 1
+			resp, err := hc.Get(fmt.Sprintf("%s/2/0/workspaces/w/models/m/files/f/chunks/0?stall=%d&i=%d", srv.URL, map[bool]int{true: 1}[stall], i))
+			if err != nil {
+				errs <- fmt.Errorf("call %d: %v", i, err)
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case stall && (!errors.Is(err, context.DeadlineExceeded) || string(b) != "first "):
+				errs <- fmt.Errorf("stalled call %d: %q, %v", i, b, err)
+			case !stall && (err != nil || string(b) != "first rest"):
+				errs <- fmt.Errorf("call %d: %q, %v", i, b, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		watch.mu.Lock()
+		running, empty := watch.running, watch.head == nil
+		watch.mu.Unlock()
+		if !running {
+			break
+		}
+		if !empty {
+			deadline = time.Now().Add(5 * time.Second) // another test's calls
+		} else if time.Now().After(deadline) {
+			t.Fatal("the watcher still runs 5 s after the last call")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
