@@ -171,8 +171,8 @@ const (
 	// DefaultIdleTimeout ends an answer whose body brings no new bytes for
 	// this long while a Read waits, and an upload whose connection takes
 	// none of its bytes for this long: a stalled connection or server.
-	// With it, the wait for an answer's headers once the request is sent
-	// is bounded at DefaultCallTimeout, transfers included.
+	// With it, a transfer without a deadline has its wait for the answer's
+	// headers, once the request is sent, bounded at DefaultCallTimeout.
 	DefaultIdleTimeout = time.Minute
 )
 

@@ -138,6 +138,30 @@ func TestHeaderWaitBounded(t *testing.T) {
 	}
 }
 
+// TestHeaderWaitUnderDeadline: a caller's deadline governs the wait for
+// headers, so a server that takes longer than the header bound to answer,
+// within the deadline, is waited for.
+func TestHeaderWaitUnderDeadline(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(600 * time.Millisecond)
+		w.Write([]byte("late"))
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, 0, 200*time.Millisecond, time.Hour)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/2/0/workspaces/w/models/m/files/f/chunks/0", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("a late answer within the caller's deadline: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "late" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
 // repeatReader gives n bytes of 'x' without holding them.
 type repeatReader struct{ n int64 }
 

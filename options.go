@@ -202,8 +202,9 @@ func WithClock(now func() time.Time) Option {
 // Read waits), or an upload's connection take none of its bytes, before the
 // request is abandoned (default DefaultIdleTimeout). It bounds long
 // transfers by lack of progress rather than by total time. 0 means no
-// limit, and no bound on the wait for an answer's headers either (by
-// default DefaultCallTimeout once the request is sent).
+// limit, and no bound on a transfer's wait for its answer's headers either
+// (by default DefaultCallTimeout once the request is sent, unless the
+// caller's context has a deadline).
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

@@ -118,16 +118,17 @@ func (t *transport) send(req *http.Request, ua, auth []string) (*http.Response, 
 }
 
 // newCall returns the bounds of req, or nil when none applies. A call
-// without a deadline is bounded in total, except transfers; every call is
-// bounded in its wait for headers and by the idle limit.
+// without a deadline is bounded in total, except transfers, whose wait for
+// headers is bounded instead; every call is bounded by the idle limit.
 func (t *transport) newCall(req *http.Request) *call {
 	transfer := isTransfer(req)
-	total := t.total
-	if _, has := req.Context().Deadline(); has || transfer {
+	total, header := t.total, t.header
+	switch _, has := req.Context().Deadline(); {
+	case has:
+		total, header = 0, 0 // the caller's deadline governs (http.Client's Timeout sets one too)
+	case transfer:
 		total = 0
-	}
-	header := t.header
-	if total > 0 && total <= header {
+	case total > 0 && total <= header:
 		header = 0 // the total bound comes first
 	}
 	if total <= 0 && header <= 0 && t.idle <= 0 {
