@@ -82,18 +82,28 @@ func (s *Server) schema(object string) string {
 	return s.srv.URL + "/2/0/objects/" + object
 }
 
+// objectBody is the start of an answer about one object: its meta.schema.
+// Callers add the payload; writeAPI adds the status.
+func (s *Server) objectBody(object string) map[string]any {
+	return map[string]any{"meta": map[string]any{"schema": s.schema(object)}}
+}
+
+// writeObject answers 200 with v under key and the meta.schema of object.
+func (s *Server) writeObject(w http.ResponseWriter, object, key string, v any) {
+	body := s.objectBody(object)
+	body[key] = v
+	writeAPI(w, http.StatusOK, body)
+}
+
 func (s *Server) handleUsersMe(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r.Context())
 	first, last := splitName(u.name)
-	writeAPI(w, http.StatusOK, map[string]any{
-		"meta": map[string]any{"schema": s.schema("user")},
-		"user": map[string]any{
-			"id":        u.id,
-			"active":    true,
-			"email":     u.name,
-			"firstName": first,
-			"lastName":  last,
-		},
+	s.writeObject(w, "user", "user", map[string]any{
+		"id":        u.id,
+		"active":    true,
+		"email":     u.name,
+		"firstName": first,
+		"lastName":  last,
 	})
 }
 

@@ -348,55 +348,53 @@ func (s *Server) tokenSessionLocked(w http.ResponseWriter, r *http.Request) *ses
 	return sess
 }
 
-func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+// withSession runs f, with s.mu held, on the session of a refresh, validate
+// or logout call once tokenSessionLocked has accepted its token.
+func (s *Server) withSession(w http.ResponseWriter, r *http.Request, f func(sess *session)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess := s.tokenSessionLocked(w, r)
-	if sess == nil {
-		return
+	if sess := s.tokenSessionLocked(w, r); sess != nil {
+		f(sess)
 	}
-	if s.cfg.refreshKeepsToken {
-		sess.expires = s.now.Add(s.tokenTTL)
-	} else {
-		sess.dead = true
-		sess = s.newSessionLocked(sess.user)
-	}
-	s.writeSessionLocked(w, s.cfg.authStatus, sess, "Token refreshed")
+}
+
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	s.withSession(w, r, func(sess *session) {
+		if s.cfg.refreshKeepsToken {
+			sess.expires = s.now.Add(s.tokenTTL)
+		} else {
+			sess.dead = true
+			sess = s.newSessionLocked(sess.user)
+		}
+		s.writeSessionLocked(w, s.cfg.authStatus, sess, "Token refreshed")
+	})
 }
 
 func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.tokenSessionLocked(w, r)
-	if sess == nil {
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"meta":          map[string]any{"validationUrl": s.srv.URL + "/token/validate"},
-		"status":        "SUCCESS",
-		"statusMessage": "Token validated",
-		"tokenInfo": map[string]any{
-			"expiresAt":      sess.expires.UnixMilli(),
-			"tokenId":        sess.id,
-			"refreshTokenId": sess.refreshID,
-		},
-		"userInfo": map[string]any{
-			"userGuid":     sess.user.id,
-			"userId":       sess.user.name,
-			"customerGuid": s.customerID,
-		},
+	s.withSession(w, r, func(sess *session) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"meta":          map[string]any{"validationUrl": s.srv.URL + "/token/validate"},
+			"status":        "SUCCESS",
+			"statusMessage": "Token validated",
+			"tokenInfo": map[string]any{
+				"expiresAt":      sess.expires.UnixMilli(),
+				"tokenId":        sess.id,
+				"refreshTokenId": sess.refreshID,
+			},
+			"userInfo": map[string]any{
+				"userGuid":     sess.user.id,
+				"userId":       sess.user.name,
+				"customerGuid": s.customerID,
+			},
+		})
 	})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.tokenSessionLocked(w, r)
-	if sess == nil {
-		return
-	}
-	sess.dead = true
-	w.WriteHeader(http.StatusNoContent)
+	s.withSession(w, r, func(sess *session) {
+		sess.dead = true
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // strictBase64 decodes standard, padded base64 with no line breaks (the

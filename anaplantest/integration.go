@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -394,24 +395,57 @@ func (s *Server) integ() *integration { return s.integration }
 // now is the server's clock.
 func (in *integration) now() time.Time { return in.clock() }
 
+// withInteg runs f with the Integration API's state locked.
+func (s *Server) withInteg(f func(in *integration)) {
+	in := s.integ()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	f(in)
+}
+
 // ---- helpers for tests
+
+// editModel runs f on a model (created when absent, with its workspace)
+// with the Integration API's state locked.
+func (s *Server) editModel(workspaceID, modelID string, f func(in *integration, m *modelState)) {
+	s.withInteg(func(in *integration) { f(in, in.modelLocked(workspaceID, modelID)) })
+}
+
+// findModel runs f on a model with the Integration API's state locked, and
+// reports whether there is such a model.
+func (s *Server) findModel(workspaceID, modelID string, f func(m *modelState)) bool {
+	ok := false
+	s.withInteg(func(in *integration) {
+		if m := in.findModelLocked(workspaceID, modelID); m != nil {
+			f(m)
+			ok = true
+		}
+	})
+	return ok
+}
+
+// findFile is findModel for a file of the model.
+func (s *Server) findFile(workspaceID, modelID, fileID string, f func(file *fileState)) bool {
+	ok := false
+	s.findModel(workspaceID, modelID, func(m *modelState) {
+		if file := m.file(fileID); file != nil {
+			f(file)
+			ok = true
+		}
+	})
+	return ok
+}
 
 // SetMaxPageSize sets the largest page the list endpoints serve (default and
 // upper bound MaxPageSize), so that tests see paging with a few items.
 func (s *Server) SetMaxPageSize(n int) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.maxPage = min(max(n, 1), MaxPageSize)
+	s.withInteg(func(in *integration) { in.maxPage = min(max(n, 1), MaxPageSize) })
 }
 
 // SetBareTaskAnswers makes starting a task answer {"taskId":…} instead of
 // {"task":{"taskId":…}}: Anaplan's examples show both.
 func (s *Server) SetBareTaskAnswers(bare bool) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.bareTaskID = bare
+	s.withInteg(func(in *integration) { in.bareTaskID = bare })
 }
 
 // SetInstantTasks makes every task complete at its first status request,
@@ -420,35 +454,21 @@ func (s *Server) SetBareTaskAnswers(bare bool) {
 // polls. With the SDK, also pass RunOptions{PollInterval: time.Millisecond}
 // to poll fast when a task does take several polls.
 func (s *Server) SetInstantTasks(instant bool) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.instant = instant
+	s.withInteg(func(in *integration) { in.instant = instant })
 }
 
 // SetDumpChunksOffered chooses whether failure dumps are also served in
 // chunks (…/dump/chunks, the default) or only whole (…/dump), as some
 // deployments have it; without chunks, those paths answer 404.
 func (s *Server) SetDumpChunksOffered(offered bool) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.noDumpChunks = !offered
+	s.withInteg(func(in *integration) { in.noDumpChunks = !offered })
 }
 
 // SetModelBusy makes the next n task starts in a model answer 409 Conflict,
 // as Anaplan answers while the model is busy with another action; a refused
 // start starts nothing. It reports whether the model exists.
 func (s *Server) SetModelBusy(workspaceID, modelID string, n int) bool {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.findModelLocked(workspaceID, modelID)
-	if m == nil {
-		return false
-	}
-	m.busy = max(n, 0)
-	return true
+	return s.findModel(workspaceID, modelID, func(m *modelState) { m.busy = max(n, 0) })
 }
 
 // AnswerUploadWithNewFile makes the next upload start of a file (POST
@@ -456,135 +476,83 @@ func (s *Server) SetModelBusy(workspaceID, modelID string, n int) bool {
 // Anaplan has been seen doing: a client that then sent its chunks to fileID
 // would leave newID orphaned. It reports whether the file exists.
 func (s *Server) AnswerUploadWithNewFile(workspaceID, modelID, fileID, newID string) bool {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.findModelLocked(workspaceID, modelID)
-	if m == nil || m.file(fileID) == nil {
-		return false
-	}
-	m.file(fileID).newID = newID
-	return true
+	return s.findFile(workspaceID, modelID, fileID, func(f *fileState) { f.newID = newID })
 }
 
 // FileCompletion returns the last body a client sent to POST
 // …/files/{fileID}/complete for a file, decoded from JSON, and whether there
 // was one.
 func (s *Server) FileCompletion(workspaceID, modelID, fileID string) (map[string]any, bool) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if m := in.findModelLocked(workspaceID, modelID); m != nil {
-		if f := m.file(fileID); f != nil && f.completed != nil {
-			return maps.Clone(f.completed), true
-		}
-	}
-	return nil, false
+	var body map[string]any
+	s.findFile(workspaceID, modelID, fileID, func(f *fileState) { body = maps.Clone(f.completed) })
+	return body, body != nil
 }
 
 // AddWorkspace adds a workspace, or replaces the name and settings of one
 // with the same ID (its models stay).
 func (s *Server) AddWorkspace(w Workspace) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.workspaceLocked(w.ID).Workspace = w
+	s.withInteg(func(in *integration) { in.workspaceLocked(w.ID).Workspace = w })
 }
 
 // AddModel adds a model to a workspace (created when absent), or replaces
 // the name and settings of one with the same ID (its files and actions stay).
 func (s *Server) AddModel(workspaceID string, m Model) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	m.Users = slices.Clone(m.Users)
-	in.modelLocked(workspaceID, m.ID).Model = m
+	s.editModel(workspaceID, m.ID, func(_ *integration, ms *modelState) { ms.Model = m })
 }
 
 // AddFile adds a file to a model (created when absent, with its workspace),
 // or replaces one with the same ID. Content is copied.
 func (s *Server) AddFile(workspaceID, modelID string, f File) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	fs := in.fileLocked(in.modelLocked(workspaceID, modelID), f.ID, f.Name)
-	fs.name = f.Name
-	fs.stored.retire()
-	fs.chunks, fs.stored = cutChunks(bytes.Clone(f.Content), f.ChunkSize), nil
-	fs.upload = nil
+	s.editModel(workspaceID, modelID, func(in *integration, m *modelState) {
+		fs := in.fileLocked(m, f.ID, f.Name)
+		fs.name = f.Name
+		fs.stored.retire()
+		fs.chunks, fs.stored = cutChunks(bytes.Clone(f.Content), f.ChunkSize), nil
+		fs.upload = nil
+	})
 }
 
 // FileContent returns a copy of a file's content as last completed (by an
 // upload, an export or AddFile), and whether the file exists.
 func (s *Server) FileContent(workspaceID, modelID, fileID string) ([]byte, bool) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.findModelLocked(workspaceID, modelID)
-	if m == nil {
-		return nil, false
-	}
-	f := m.file(fileID)
-	if f == nil {
-		return nil, false
-	}
-	return bytes.Join(f.chunks, nil), true
+	var content []byte
+	ok := s.findFile(workspaceID, modelID, fileID, func(f *fileState) { content = bytes.Join(f.chunks, nil) })
+	return content, ok
 }
 
 // FileChunks returns how many chunks a file's content is held in (as the
 // last upload sent them), or -1 when there is no such file.
 func (s *Server) FileChunks(workspaceID, modelID, fileID string) int {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if m := in.findModelLocked(workspaceID, modelID); m != nil {
-		if f := m.file(fileID); f != nil {
-			return len(f.chunks)
-		}
-	}
-	return -1
+	n := -1
+	s.findFile(workspaceID, modelID, fileID, func(f *fileState) { n = len(f.chunks) })
+	return n
 }
 
 // AddImport adds an import to a model (created when absent), or replaces one
 // with the same ID.
 func (s *Server) AddImport(workspaceID, modelID string, i Import) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.modelLocked(workspaceID, modelID)
-	m.imports = upsert(m.imports, &i, func(x *Import) string { return x.ID })
+	s.editModel(workspaceID, modelID, func(_ *integration, m *modelState) { m.imports = upsert(m.imports, &i) })
 }
 
 // AddExport adds an export to a model (created when absent), or replaces one
 // with the same ID. Content is copied.
 func (s *Server) AddExport(workspaceID, modelID string, e Export) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	e.Content = bytes.Clone(e.Content)
-	m := in.modelLocked(workspaceID, modelID)
-	m.exports = upsert(m.exports, &e, func(x *Export) string { return x.ID })
+	s.editModel(workspaceID, modelID, func(_ *integration, m *modelState) { m.exports = upsert(m.exports, &e) })
 }
 
 // AddProcess adds a process to a model (created when absent), or replaces
 // one with the same ID.
 func (s *Server) AddProcess(workspaceID, modelID string, p Process) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	p.Actions = slices.Clone(p.Actions)
-	m := in.modelLocked(workspaceID, modelID)
-	m.processes = upsert(m.processes, &p, func(x *Process) string { return x.ID })
+	s.editModel(workspaceID, modelID, func(_ *integration, m *modelState) { m.processes = upsert(m.processes, &p) })
 }
 
 // AddAction adds an action to a model (created when absent), or replaces one
 // with the same ID.
 func (s *Server) AddAction(workspaceID, modelID string, a Action) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.modelLocked(workspaceID, modelID)
-	m.actions = upsert(m.actions, &a, func(x *Action) string { return x.ID })
+	s.editModel(workspaceID, modelID, func(_ *integration, m *modelState) { m.actions = upsert(m.actions, &a) })
 }
 
 // SetTaskBehaviour changes how tasks started from now on run for the import,
@@ -592,36 +560,25 @@ func (s *Server) AddAction(workspaceID, modelID string, a Action) {
 // keeps the behaviour (and, for a process, the actions and their behaviours)
 // it started with. It reports whether such an action exists.
 func (s *Server) SetTaskBehaviour(workspaceID, modelID, actionID string, b TaskBehaviour) bool {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.findModelLocked(workspaceID, modelID)
-	if m == nil {
-		return false
-	}
-	if p := m.behaviour(actionID); p != nil {
-		*p = b
-		return true
-	}
-	return false
+	found := false
+	s.findModel(workspaceID, modelID, func(m *modelState) {
+		if a, ok := m.action("", actionID); ok {
+			*a.task, found = b, true
+		}
+	})
+	return found
 }
 
 // Tasks returns the tasks started in a model, oldest first.
 func (s *Server) Tasks(workspaceID, modelID string) []Task {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	var ts []*taskState
-	for _, t := range in.tasks {
-		if t.ws == workspaceID && t.model == modelID {
-			ts = append(ts, t)
+	var out []Task
+	s.withInteg(func(in *integration) {
+		ts := in.tasksOf(workspaceID, modelID, "", "")
+		out = make([]Task, len(ts))
+		for i, t := range ts {
+			out[i] = t.Task
 		}
-	}
-	slices.SortFunc(ts, func(a, b *taskState) int { return a.seq - b.seq })
-	out := make([]Task, len(ts))
-	for i, t := range ts {
-		out[i] = t.Task
-	}
+	})
 	return out
 }
 
@@ -685,57 +642,62 @@ func (m *modelState) file(id string) *fileState {
 	return m.fileIndex[id]
 }
 
-// behaviour returns the TaskBehaviour of any action of the model.
-func (m *modelState) behaviour(id string) *TaskBehaviour {
-	for _, x := range m.imports {
-		if x.ID == id {
-			return &x.Task
-		}
-	}
-	for _, x := range m.exports {
-		if x.ID == id {
-			return &x.Task
-		}
-	}
-	for _, x := range m.processes {
-		if x.ID == id {
-			return &x.Task
-		}
-	}
-	for _, x := range m.actions {
-		if x.ID == id {
-			return &x.Task
-		}
-	}
-	return nil
+// actionKinds are the kinds of action a model has, in the order a lookup
+// by ID alone tries them.
+var actionKinds = [...]string{"imports", "exports", "processes", "actions"}
+
+// actionRef is an action of a model, whatever its kind.
+type actionRef struct {
+	kind, id, name string
+	task           *TaskBehaviour
 }
 
-// action finds the action id of one kind, and its behaviour.
-func (m *modelState) action(kind, id string) (*TaskBehaviour, bool) {
-	find := func(n int, get func(int) (string, *TaskBehaviour)) (*TaskBehaviour, bool) {
-		for i := range n {
-			if xid, b := get(i); xid == id {
-				return b, true
-			}
-		}
-		return nil, false
-	}
+func (x *Import) ref() actionRef  { return actionRef{"imports", x.ID, x.Name, &x.Task} }
+func (x *Export) ref() actionRef  { return actionRef{"exports", x.ID, x.Name, &x.Task} }
+func (x *Process) ref() actionRef { return actionRef{"processes", x.ID, x.Name, &x.Task} }
+func (x *Action) ref() actionRef  { return actionRef{"actions", x.ID, x.Name, &x.Task} }
+
+// action finds the action id of one kind, or of any kind when kind is ""
+// (the first in the order of actionKinds).
+func (m *modelState) action(kind, id string) (actionRef, bool) {
 	switch kind {
 	case "imports":
-		return find(len(m.imports), func(i int) (string, *TaskBehaviour) { return m.imports[i].ID, &m.imports[i].Task })
+		return findRef(m.imports, id)
 	case "exports":
-		return find(len(m.exports), func(i int) (string, *TaskBehaviour) { return m.exports[i].ID, &m.exports[i].Task })
+		return findRef(m.exports, id)
 	case "processes":
-		return find(len(m.processes), func(i int) (string, *TaskBehaviour) { return m.processes[i].ID, &m.processes[i].Task })
+		return findRef(m.processes, id)
 	case "actions":
-		return find(len(m.actions), func(i int) (string, *TaskBehaviour) { return m.actions[i].ID, &m.actions[i].Task })
+		return findRef(m.actions, id)
+	case "":
+		for _, k := range actionKinds {
+			if a, ok := m.action(k, id); ok {
+				return a, true
+			}
+		}
 	}
-	return nil, false
+	return actionRef{}, false
 }
 
-func upsert[T any](list []*T, v *T, id func(*T) string) []*T {
+// kindOf says which kind of action id is ("" for none).
+func (m *modelState) kindOf(id string) string {
+	a, _ := m.action("", id)
+	return a.kind
+}
+
+func findRef[T interface{ ref() actionRef }](list []T, id string) (actionRef, bool) {
+	for _, x := range list {
+		if a := x.ref(); a.id == id {
+			return a, true
+		}
+	}
+	return actionRef{}, false
+}
+
+// upsert replaces the action of list with v's ID, or appends v.
+func upsert[T interface{ ref() actionRef }](list []T, v T) []T {
 	for i, x := range list {
-		if id(x) == id(v) {
+		if x.ref().id == v.ref().id {
 			list[i] = v
 			return list
 		}
@@ -762,6 +724,49 @@ func cutChunks(b []byte, n int) [][]byte {
 }
 
 // ---- handlers
+
+// withModel finds the model of the request's path for its user (or answers
+// 404) and runs f with the Integration API's state locked. Handlers that
+// check their body first do so before calling it, without the lock.
+func (s *Server) withModel(w http.ResponseWriter, r *http.Request, f func(in *integration, m *modelState)) {
+	s.withInteg(func(in *integration) {
+		if m := in.modelFor(w, r); m != nil {
+			f(in, m)
+		}
+	})
+}
+
+// withFile is withModel for the file of the path's {fileID} (see fileFor).
+func (s *Server) withFile(w http.ResponseWriter, r *http.Request, f func(in *integration, m *modelState, file *fileState)) {
+	s.withInteg(func(in *integration) {
+		if m, file := in.fileFor(w, r); file != nil {
+			f(in, m, file)
+		}
+	})
+}
+
+// withTask is withModel for the task of the path (see taskFor).
+func (s *Server) withTask(w http.ResponseWriter, r *http.Request, kind string, f func(in *integration, m *modelState, t *taskState)) {
+	s.withInteg(func(in *integration) {
+		if m, t := in.taskFor(w, r, kind); t != nil {
+			f(in, m, t)
+		}
+	})
+}
+
+// writeTask answers 200 with a task.
+func (s *Server) writeTask(w http.ResponseWriter, in *integration, m *modelState, t *taskState) {
+	s.writeObject(w, "task", "task", in.taskJSON(m, t))
+}
+
+// chunksJSON lists n chunks as Anaplan lists a file's: IDs "0", "1"…
+func chunksJSON(n int) []map[string]any {
+	chunks := make([]map[string]any, n)
+	for i := range chunks {
+		chunks[i] = map[string]any{"id": strconv.Itoa(i), "name": "Chunk " + strconv.Itoa(i)}
+	}
+	return chunks
+}
 
 // modelFor finds the model of the request's path for its user, or answers
 // 404 and returns nil. Callers hold in.mu.
@@ -797,22 +802,16 @@ func (in *integration) page(w http.ResponseWriter, r *http.Request, key string, 
 // O(page), not O(list).
 func (in *integration) pageOf(w http.ResponseWriter, r *http.Request, key string, total int, item func(i int) map[string]any) {
 	q := r.URL.Query()
-	limit, offset := in.maxPage, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeAPIError(w, r, http.StatusBadRequest, "limit must be a positive integer")
-			return
-		}
-		limit = min(n, in.maxPage)
+	limit, ok := intParam(q, "limit", in.maxPage, 1)
+	if !ok {
+		writeAPIError(w, r, http.StatusBadRequest, "limit must be a positive integer")
+		return
 	}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeAPIError(w, r, http.StatusBadRequest, "offset must be a non-negative integer")
-			return
-		}
-		offset = n
+	limit = min(limit, in.maxPage)
+	offset, ok := intParam(q, "offset", 0, 0)
+	if !ok {
+		writeAPIError(w, r, http.StatusBadRequest, "offset must be a non-negative integer")
+		return
 	}
 	lo := min(offset, total)
 	hi := min(lo+limit, total)
@@ -840,6 +839,20 @@ func (in *integration) pageOf(w http.ResponseWriter, r *http.Request, key string
 		body[key] = pg
 	}
 	writeAPI(w, http.StatusOK, body)
+}
+
+// intParam reads the integer query parameter name: def when it is absent,
+// and false when it is not an integer of at least least.
+func intParam(q url.Values, name string, def, least int) (int, bool) {
+	v := q.Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		return 0, false
+	}
+	return n, true
 }
 
 func workspaceJSON(w *wsState) map[string]any {
@@ -914,7 +927,7 @@ func (s *Server) handleWorkspace(w http.ResponseWriter, r *http.Request) {
 	defer in.mu.Unlock()
 	for _, ws := range in.workspaces {
 		if ws.ID == r.PathValue("workspaceID") {
-			writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("workspace")}, "workspace": workspaceJSON(ws)})
+			s.writeObject(w, "workspace", "workspace", workspaceJSON(ws))
 			return
 		}
 	}
@@ -949,12 +962,9 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if m := in.modelFor(w, r); m != nil {
-		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("model")}, "model": s.modelJSON(m, modelDetails(r))})
-	}
+	s.withModel(w, r, func(_ *integration, m *modelState) {
+		s.writeObject(w, "model", "model", s.modelJSON(m, modelDetails(r)))
+	})
 }
 
 // handleModelInWorkspace answers GET /2/0/workspaces/{ws}/models/{m} as
@@ -972,40 +982,35 @@ func fileJSON(f *fileState) map[string]any {
 
 func (s *Server) handleList(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in := s.integ()
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		m := in.modelFor(w, r)
-		if m == nil {
-			return
-		}
-		var total int
-		var item func(i int) map[string]any
-		switch kind {
-		case "files":
-			total, item = len(m.files), func(i int) map[string]any { return fileJSON(m.files[i]) }
-		case "imports":
-			total, item = len(m.imports), func(i int) map[string]any {
-				x := m.imports[i]
-				return map[string]any{"id": x.ID, "name": x.Name, "importDataSourceId": x.FileID, "importType": orDefault(x.Type, "MODULE_DATA")}
+		s.withModel(w, r, func(in *integration, m *modelState) {
+			var total int
+			var item func(i int) map[string]any
+			switch kind {
+			case "files":
+				total, item = len(m.files), func(i int) map[string]any { return fileJSON(m.files[i]) }
+			case "imports":
+				total, item = len(m.imports), func(i int) map[string]any {
+					x := m.imports[i]
+					return map[string]any{"id": x.ID, "name": x.Name, "importDataSourceId": x.FileID, "importType": orDefault(x.Type, "MODULE_DATA")}
+				}
+			case "exports":
+				total, item = len(m.exports), func(i int) map[string]any {
+					x := m.exports[i]
+					return map[string]any{"id": x.ID, "name": x.Name, "exportFormat": orDefault(x.Format, "text/csv"), "exportType": "GRID_CURRENT_PAGE", "encoding": "UTF-8", "layout": "GRID_CURRENT_PAGE"}
+				}
+			case "processes":
+				total, item = len(m.processes), func(i int) map[string]any {
+					x := m.processes[i]
+					return map[string]any{"id": x.ID, "name": x.Name}
+				}
+			case "actions":
+				total, item = len(m.actions), func(i int) map[string]any {
+					x := m.actions[i]
+					return map[string]any{"id": x.ID, "name": x.Name, "actionType": orDefault(x.Type, "DELETE_BY_SELECTION")}
+				}
 			}
-		case "exports":
-			total, item = len(m.exports), func(i int) map[string]any {
-				x := m.exports[i]
-				return map[string]any{"id": x.ID, "name": x.Name, "exportFormat": orDefault(x.Format, "text/csv"), "exportType": "GRID_CURRENT_PAGE", "encoding": "UTF-8", "layout": "GRID_CURRENT_PAGE"}
-			}
-		case "processes":
-			total, item = len(m.processes), func(i int) map[string]any {
-				x := m.processes[i]
-				return map[string]any{"id": x.ID, "name": x.Name}
-			}
-		case "actions":
-			total, item = len(m.actions), func(i int) map[string]any {
-				x := m.actions[i]
-				return map[string]any{"id": x.ID, "name": x.Name, "actionType": orDefault(x.Type, "DELETE_BY_SELECTION")}
-			}
-		}
-		in.pageOf(w, r, kind, total, item)
+			in.pageOf(w, r, kind, total, item)
+		})
 	}
 }
 
@@ -1018,16 +1023,16 @@ func orDefault(s, def string) string {
 
 // fileFor finds the model and file of the request, or answers 404. Callers
 // hold in.mu.
-func (in *integration) fileFor(w http.ResponseWriter, r *http.Request) *fileState {
+func (in *integration) fileFor(w http.ResponseWriter, r *http.Request) (*modelState, *fileState) {
 	m := in.modelFor(w, r)
 	if m == nil {
-		return nil
+		return nil, nil
 	}
 	f := m.file(r.PathValue("fileID"))
 	if f == nil {
 		writeAPIError(w, r, http.StatusNotFound, "Not Found")
 	}
-	return f
+	return m, f
 }
 
 func (s *Server) handleUploadStart(w http.ResponseWriter, r *http.Request) {
@@ -1038,22 +1043,16 @@ func (s *Server) handleUploadStart(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusBadRequest, `send {"chunkCount":N} with the number of chunks, or -1 when it is not known yet`)
 		return
 	}
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	f := in.fileFor(w, r)
-	if f == nil {
-		return
-	}
-	if f.newID != "" {
-		// Anaplan made a new file rather than reusing this one.
-		m := in.modelFor(w, r)
-		nf := in.fileLocked(m, f.newID, f.name)
-		f.newID = ""
-		f = nf
-	}
-	f.upload = &uploadState{declared: *body.ChunkCount, chunks: map[int][]byte{}}
-	writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("file")}, "file": fileJSON(f)})
+	s.withFile(w, r, func(in *integration, m *modelState, f *fileState) {
+		if f.newID != "" {
+			// Anaplan made a new file rather than reusing this one.
+			nf := in.fileLocked(m, f.newID, f.name)
+			f.newID = ""
+			f = nf
+		}
+		f.upload = &uploadState{declared: *body.ChunkCount, chunks: map[int][]byte{}}
+		s.writeObject(w, "file", "file", fileJSON(f))
+	})
 }
 
 // readChunk reads a request body into exactly one allocation when its length
@@ -1112,27 +1111,22 @@ func (s *Server) handleChunkPut(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	f := in.fileFor(w, r)
-	if f == nil {
-		return
-	}
-	up := f.upload
-	switch {
-	case up == nil:
-		writeAPIError(w, r, http.StatusBadRequest, `no upload in progress: start one with POST …/files/{fileID} {"chunkCount":N}`)
-		return
-	case up.declared >= 0 && n >= up.declared:
-		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("chunk %d is beyond the %d chunks announced", n, up.declared))
-		return
-	}
-	up.chunks[n] = data
-	if up.declared > 0 && len(up.chunks) == up.declared {
-		f.commit()
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.withFile(w, r, func(_ *integration, _ *modelState, f *fileState) {
+		up := f.upload
+		switch {
+		case up == nil:
+			writeAPIError(w, r, http.StatusBadRequest, `no upload in progress: start one with POST …/files/{fileID} {"chunkCount":N}`)
+			return
+		case up.declared >= 0 && n >= up.declared:
+			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("chunk %d is beyond the %d chunks announced", n, up.declared))
+			return
+		}
+		up.chunks[n] = data
+		if up.declared > 0 && len(up.chunks) == up.declared {
+			f.commit()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // commit makes the upload's chunks the file's content. The caller has
@@ -1175,47 +1169,42 @@ func (s *Server) handleUploadComplete(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusBadRequest, `send the file's metadata as JSON, at least {"id":"<fileID>"}: chunkCount, firstDataRow and headerRow are numbers`)
 		return
 	}
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	f := in.fileFor(w, r)
-	if f == nil {
-		return
-	}
-	id, ok := body.ID.(string)
-	switch {
-	case !ok:
-		writeAPIError(w, r, http.StatusBadRequest, `the body needs the file's "id", as a string`)
-		return
-	case id != f.id:
-		writeAPIError(w, r, http.StatusBadRequest, "the id in the body is not the file's")
-		return
-	case body.Name != nil && *body.Name != f.name:
-		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("the name in the body is not the file's (%q)", f.name))
-		return
-	case body.HeaderRow != nil && *body.HeaderRow < 0, body.FirstDataRow != nil && *body.FirstDataRow < 0,
-		body.HeaderRow != nil && body.FirstDataRow != nil && *body.HeaderRow > 0 && *body.FirstDataRow <= *body.HeaderRow:
-		writeAPIError(w, r, http.StatusBadRequest, "headerRow and firstDataRow are row numbers from 1 (0: none), the data after the header")
-		return
-	}
-	f.completed = all
-	up := f.upload
-	if up == nil {
-		writeAPIError(w, r, http.StatusBadRequest, `no upload in progress: start one with POST …/files/{fileID} {"chunkCount":-1}`)
-		return
-	}
-	for i := range len(up.chunks) {
-		if _, ok := up.chunks[i]; !ok {
-			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("chunk %d is missing: chunks must be numbered from 0 without gaps", i))
+	s.withFile(w, r, func(_ *integration, _ *modelState, f *fileState) {
+		id, ok := body.ID.(string)
+		switch {
+		case !ok:
+			writeAPIError(w, r, http.StatusBadRequest, `the body needs the file's "id", as a string`)
+			return
+		case id != f.id:
+			writeAPIError(w, r, http.StatusBadRequest, "the id in the body is not the file's")
+			return
+		case body.Name != nil && *body.Name != f.name:
+			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("the name in the body is not the file's (%q)", f.name))
+			return
+		case body.HeaderRow != nil && *body.HeaderRow < 0, body.FirstDataRow != nil && *body.FirstDataRow < 0,
+			body.HeaderRow != nil && body.FirstDataRow != nil && *body.HeaderRow > 0 && *body.FirstDataRow <= *body.HeaderRow:
+			writeAPIError(w, r, http.StatusBadRequest, "headerRow and firstDataRow are row numbers from 1 (0: none), the data after the header")
 			return
 		}
-	}
-	if body.ChunkCount != nil && *body.ChunkCount != len(up.chunks) {
-		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("chunkCount says %d but %d chunks were uploaded", *body.ChunkCount, len(up.chunks)))
-		return
-	}
-	f.commit()
-	writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("file")}, "file": fileJSON(f)})
+		f.completed = all
+		up := f.upload
+		if up == nil {
+			writeAPIError(w, r, http.StatusBadRequest, `no upload in progress: start one with POST …/files/{fileID} {"chunkCount":-1}`)
+			return
+		}
+		for i := range len(up.chunks) {
+			if _, ok := up.chunks[i]; !ok {
+				writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("chunk %d is missing: chunks must be numbered from 0 without gaps", i))
+				return
+			}
+		}
+		if body.ChunkCount != nil && *body.ChunkCount != len(up.chunks) {
+			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("chunkCount says %d but %d chunks were uploaded", *body.ChunkCount, len(up.chunks)))
+			return
+		}
+		f.commit()
+		s.writeObject(w, "file", "file", fileJSON(f))
+	})
 }
 
 // handleUploadWhole serves PUT …/files/{fileID}: the whole file in one body.
@@ -1225,37 +1214,23 @@ func (s *Server) handleUploadWhole(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	f := in.fileFor(w, r)
-	if f == nil {
-		return
-	}
-	f.store([][]byte{data})
-	f.upload = nil
-	w.WriteHeader(http.StatusNoContent)
+	s.withFile(w, r, func(_ *integration, _ *modelState, f *fileState) {
+		f.store([][]byte{data})
+		f.upload = nil
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 func (s *Server) handleChunkList(w http.ResponseWriter, r *http.Request) {
-	in := s.integ()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	f := in.fileFor(w, r)
-	if f == nil {
-		return
-	}
-	chunks := make([]map[string]any, len(f.chunks))
-	for i := range chunks {
-		chunks[i] = map[string]any{"id": strconv.Itoa(i), "name": "Chunk " + strconv.Itoa(i)}
-	}
-	writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("chunk")}, "chunks": chunks})
+	s.withFile(w, r, func(_ *integration, _ *modelState, f *fileState) {
+		s.writeObject(w, "chunk", "chunks", chunksJSON(len(f.chunks)))
+	})
 }
 
 func (s *Server) handleChunkGet(w http.ResponseWriter, r *http.Request) {
 	in := s.integ()
 	in.mu.Lock()
-	f := in.fileFor(w, r)
+	_, f := in.fileFor(w, r)
 	if f == nil {
 		in.mu.Unlock()
 		return
@@ -1280,10 +1255,7 @@ func (s *Server) handleChunkGet(w http.ResponseWriter, r *http.Request) {
 			in.mu.Unlock()
 		}()
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	writeBytes(w, "application/octet-stream", data)
 }
 
 // ---- tasks
@@ -1303,85 +1275,78 @@ func (s *Server) handleTaskStart(kind string) http.HandlerFunc {
 			return
 		}
 		now := s.Now()
-		in := s.integ()
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		m := in.modelFor(w, r)
-		if m == nil {
-			return
-		}
-		id := r.PathValue(idParam(kind))
-		b, ok := m.action(kind, id)
-		if !ok {
-			writeAPIError(w, r, http.StatusNotFound, "Not Found")
-			return
-		}
-		// The model's state, then a busy model: refused, nothing started.
-		switch strings.ToUpper(m.State) {
-		case "ARCHIVED":
-			writeAPIError(w, r, http.StatusUnprocessableEntity, "The model is archived")
-			return
-		case "LOCKED":
-			writeAPIError(w, r, http.StatusLocked, "The model is locked")
-			return
-		case "MAINTENANCE", "OFFLINE":
-			writeAPIError(w, r, http.StatusFailedDependency, "The model is offline for maintenance")
-			return
-		}
-		if m.busy > 0 {
-			m.busy--
-			writeAPIError(w, r, http.StatusConflict, "The model is busy: another action is running")
-			return
-		}
-		var mps []MappingParameter
-		for _, p := range body.MappingParameters {
-			switch {
-			case kind != "imports" && kind != "processes":
-				writeAPIError(w, r, http.StatusBadRequest, "mappingParameters apply to imports and processes only")
-				return
-			case p.EntityType == "" || p.EntityName == "":
-				writeAPIError(w, r, http.StatusBadRequest, `each of mappingParameters needs "entityType" and "entityName"`)
-				return
-			case p.ImportID != "" && kind == "imports" && p.ImportID != id,
-				p.ImportID != "" && kind == "processes" && (!slices.Contains(in.processActions(m, id), p.ImportID) || m.kindOf(p.ImportID) != "imports"):
-				writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("mappingParameters: importId %s is not an import of this action", p.ImportID))
+		s.withModel(w, r, func(in *integration, m *modelState) {
+			id := r.PathValue(idParam(kind))
+			a, ok := m.action(kind, id)
+			if !ok {
+				writeAPIError(w, r, http.StatusNotFound, "Not Found")
 				return
 			}
-			mps = append(mps, MappingParameter(p))
-		}
-		in.nextTask++
-		t := &taskState{
-			Task:    Task{ID: strings.ToUpper(randomHex(16)), Kind: kind, ActionID: id, Locale: body.LocaleName, State: "NOT_STARTED", MappingParameters: mps},
-			seq:     in.nextTask,
-			ws:      m.ws.ID,
-			model:   m.ID,
-			created: now,
-		}
-		if b != nil {
-			t.behaviour = cloneBehaviour(*b)
-		}
-		if kind == "processes" {
-			for _, aid := range in.processActions(m, id) {
-				if nb := m.behaviour(aid); nb != nil {
-					t.nested = append(t.nested, nestedRun{kind: m.kindOf(aid), id: aid, name: m.nameOf(aid), behaviour: cloneBehaviour(*nb)})
+			// The model's state, then a busy model: refused, nothing started.
+			switch strings.ToUpper(m.State) {
+			case "ARCHIVED":
+				writeAPIError(w, r, http.StatusUnprocessableEntity, "The model is archived")
+				return
+			case "LOCKED":
+				writeAPIError(w, r, http.StatusLocked, "The model is locked")
+				return
+			case "MAINTENANCE", "OFFLINE":
+				writeAPIError(w, r, http.StatusFailedDependency, "The model is offline for maintenance")
+				return
+			}
+			if m.busy > 0 {
+				m.busy--
+				writeAPIError(w, r, http.StatusConflict, "The model is busy: another action is running")
+				return
+			}
+			var mps []MappingParameter
+			for _, p := range body.MappingParameters {
+				switch {
+				case kind != "imports" && kind != "processes":
+					writeAPIError(w, r, http.StatusBadRequest, "mappingParameters apply to imports and processes only")
+					return
+				case p.EntityType == "" || p.EntityName == "":
+					writeAPIError(w, r, http.StatusBadRequest, `each of mappingParameters needs "entityType" and "entityName"`)
+					return
+				case p.ImportID != "" && kind == "imports" && p.ImportID != id,
+					p.ImportID != "" && kind == "processes" && (!slices.Contains(in.processActions(m, id), p.ImportID) || m.kindOf(p.ImportID) != "imports"):
+					writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("mappingParameters: importId %s is not an import of this action", p.ImportID))
+					return
+				}
+				mps = append(mps, MappingParameter(p))
+			}
+			in.nextTask++
+			t := &taskState{
+				Task:    Task{ID: strings.ToUpper(randomHex(16)), Kind: kind, ActionID: id, Locale: body.LocaleName, State: "NOT_STARTED", MappingParameters: mps},
+				seq:     in.nextTask,
+				ws:      m.ws.ID,
+				model:   m.ID,
+				created: now,
+			}
+			t.behaviour = cloneBehaviour(*a.task)
+			if kind == "processes" {
+				for _, aid := range in.processActions(m, id) {
+					if na, ok := m.action("", aid); ok {
+						t.nested = append(t.nested, nestedRun{kind: na.kind, id: aid, name: na.name, behaviour: cloneBehaviour(*na.task)})
+					}
 				}
 			}
-		}
-		for _, n := range t.behaviour.Nested {
-			t.nested = append(t.nested, nestedRun{id: n.ObjectID, name: n.Name, behaviour: TaskBehaviour{Fail: n.Fail, Dump: n.Dump, Message: n.Message}})
-		}
-		// Running an action again replaces the dumps of its earlier runs.
-		for _, o := range in.tasks {
-			if o.ws == t.ws && o.model == t.model && o.Kind == kind && o.ActionID == id {
-				o.dumpsGone = true
+			for _, n := range t.behaviour.Nested {
+				t.nested = append(t.nested, nestedRun{id: n.ObjectID, name: n.Name, behaviour: TaskBehaviour{Fail: n.Fail, Dump: n.Dump, Message: n.Message}})
 			}
-		}
-		in.tasks[t.ID] = t
-		if in.bareTaskID {
-			writeAPI(w, http.StatusOK, map[string]any{"taskId": t.ID})
-			return
-		}
-		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("task")}, "task": in.taskJSON(m, t)})
+			// Running an action again replaces the dumps of its earlier runs.
+			for _, o := range in.tasks {
+				if o.ws == t.ws && o.model == t.model && o.Kind == kind && o.ActionID == id {
+					o.dumpsGone = true
+				}
+			}
+			in.tasks[t.ID] = t
+			if in.bareTaskID {
+				writeAPI(w, http.StatusOK, map[string]any{"taskId": t.ID})
+				return
+			}
+			s.writeTask(w, in, m, t)
+		})
 	}
 }
 
@@ -1395,6 +1360,19 @@ func idParam(kind string) string {
 		return "processID"
 	}
 	return "actionID"
+}
+
+// tasksOf lists the tasks started in a model, oldest first: all of them when
+// kind is "", or else those of the action id of kind. Callers hold in.mu.
+func (in *integration) tasksOf(wsID, modelID, kind, id string) []*taskState {
+	var ts []*taskState
+	for _, t := range in.tasks {
+		if t.ws == wsID && t.model == modelID && (kind == "" || (t.Kind == kind && t.ActionID == id)) {
+			ts = append(ts, t)
+		}
+	}
+	slices.SortFunc(ts, func(a, b *taskState) int { return a.seq - b.seq })
+	return ts
 }
 
 // taskFor finds the task of the request, or answers 404. Callers hold in.mu.
@@ -1413,74 +1391,53 @@ func (in *integration) taskFor(w http.ResponseWriter, r *http.Request, kind stri
 
 func (s *Server) handleTaskList(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in := s.integ()
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		m := in.modelFor(w, r)
-		if m == nil {
-			return
-		}
-		id := r.PathValue(idParam(kind))
-		if _, ok := m.action(kind, id); !ok {
-			writeAPIError(w, r, http.StatusNotFound, "Not Found")
-			return
-		}
-		var ts []*taskState
-		for _, t := range in.tasks {
-			if t.ws == m.ws.ID && t.model == m.ID && t.Kind == kind && t.ActionID == id {
-				ts = append(ts, t)
+		s.withModel(w, r, func(in *integration, m *modelState) {
+			id := r.PathValue(idParam(kind))
+			if _, ok := m.action(kind, id); !ok {
+				writeAPIError(w, r, http.StatusNotFound, "Not Found")
+				return
 			}
-		}
-		slices.SortFunc(ts, func(a, b *taskState) int { return a.seq - b.seq })
-		items := make([]map[string]any, len(ts))
-		for i, t := range ts {
-			items[i] = map[string]any{"taskId": t.ID, "taskState": t.State, "creationTime": t.created.UnixMilli()}
-		}
-		in.page(w, r, "tasks", items)
+			ts := in.tasksOf(m.ws.ID, m.ID, kind, id)
+			items := make([]map[string]any, len(ts))
+			for i, t := range ts {
+				items[i] = map[string]any{"taskId": t.ID, "taskState": t.State, "creationTime": t.created.UnixMilli()}
+			}
+			in.page(w, r, "tasks", items)
+		})
 	}
 }
 
 func (s *Server) handleTaskGet(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in := s.integ()
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		m, t := in.taskFor(w, r, kind)
-		if t == nil {
-			return
-		}
-		t.Polls++
-		switch t.State {
-		case "NOT_STARTED", "IN_PROGRESS":
-			if b := t.behaviour; b.Polls < 0 || (t.Polls <= b.Polls && !in.instant) {
-				t.State = "IN_PROGRESS"
-			} else {
-				in.completeLocked(m, t)
-				t.dumpsUsed = in.now()
+		s.withTask(w, r, kind, func(in *integration, m *modelState, t *taskState) {
+			t.Polls++
+			switch t.State {
+			case "NOT_STARTED", "IN_PROGRESS":
+				if b := t.behaviour; b.Polls < 0 || (t.Polls <= b.Polls && !in.instant) {
+					t.State = "IN_PROGRESS"
+				} else {
+					in.completeLocked(m, t)
+					t.dumpsUsed = in.now()
+				}
+			case "CANCELLING":
+				t.State = "CANCELLED"
 			}
-		case "CANCELLING":
-			t.State = "CANCELLED"
-		}
-		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("task")}, "task": in.taskJSON(m, t)})
+			s.writeTask(w, in, m, t)
+		})
 	}
 }
 
 func (s *Server) handleTaskCancel(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in := s.integ()
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		m, t := in.taskFor(w, r, kind)
-		if t == nil {
-			return
-		}
-		if t.State == "NOT_STARTED" || t.State == "IN_PROGRESS" {
-			t.State = "CANCELLING"
-			if u := userFrom(r.Context()); u != nil {
-				t.CancelledBy = u.id
+		s.withTask(w, r, kind, func(in *integration, m *modelState, t *taskState) {
+			if t.State == "NOT_STARTED" || t.State == "IN_PROGRESS" {
+				t.State = "CANCELLING"
+				if u := userFrom(r.Context()); u != nil {
+					t.CancelledBy = u.id
+				}
 			}
-		}
-		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("task")}, "task": in.taskJSON(m, t)})
+			s.writeTask(w, in, m, t)
+		})
 	}
 }
 
@@ -1529,13 +1486,15 @@ func (s *Server) handleDump(kind string) http.HandlerFunc {
 		dump, _, ok := in.dumpFor(w, r, kind)
 		in.mu.Unlock()
 		if ok {
-			writeDumpBytes(w, dump)
+			writeBytes(w, "text/csv", dump)
 		}
 	}
 }
 
-func writeDumpBytes(w http.ResponseWriter, b []byte) {
-	w.Header().Set("Content-Type", "text/csv")
+// writeBytes answers 200 with b as content of type contentType: a file's
+// chunk, a dump or a dump's chunk.
+func writeBytes(w http.ResponseWriter, contentType string, b []byte) {
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
@@ -1556,10 +1515,7 @@ func (s *Server) handleDumpChunks(kind string) http.HandlerFunc {
 			return
 		}
 		n := len(cutChunks(dump, size))
-		chunks := make([]map[string]any, n)
-		for i := range chunks {
-			chunks[i] = map[string]any{"id": strconv.Itoa(i), "name": "Chunk " + strconv.Itoa(i)}
-		}
+		chunks := chunksJSON(n)
 		paging := map[string]any{"currentPageSize": n, "offset": 0, "totalSize": n}
 		writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"paging": paging, "schema": s.schema("chunk")}, "chunks": chunks})
 	}
@@ -1585,7 +1541,7 @@ func (s *Server) handleDumpChunk(kind string) http.HandlerFunc {
 			writeAPIError(w, r, http.StatusNotFound, "Not Found")
 			return
 		}
-		writeDumpBytes(w, chunks[n])
+		writeBytes(w, "text/csv", chunks[n])
 	}
 }
 
@@ -1623,41 +1579,6 @@ func (in *integration) completeLocked(m *modelState, t *taskState) {
 		res["nestedResults"] = nested
 	}
 	t.result = res
-}
-
-// nameOf is the name of any action of the model.
-func (m *modelState) nameOf(id string) string {
-	for _, x := range m.imports {
-		if x.ID == id {
-			return x.Name
-		}
-	}
-	for _, x := range m.exports {
-		if x.ID == id {
-			return x.Name
-		}
-	}
-	for _, x := range m.processes {
-		if x.ID == id {
-			return x.Name
-		}
-	}
-	for _, x := range m.actions {
-		if x.ID == id {
-			return x.Name
-		}
-	}
-	return ""
-}
-
-// kindOf says which kind of action id is.
-func (m *modelState) kindOf(id string) string {
-	for _, kind := range []string{"imports", "exports", "processes", "actions"} {
-		if _, ok := m.action(kind, id); ok {
-			return kind
-		}
-	}
-	return ""
 }
 
 // resultLocked builds the result of running action id once, and applies
@@ -1706,8 +1627,8 @@ func (in *integration) resultLocked(m *modelState, kind, id string, b TaskBehavi
 		"failureDumpAvailable": b.Dump != nil,
 		"details":              []map[string]any{{"localMessageText": msg, "occurrences": 0, "type": "generalMessage", "values": []string{}}},
 	}
-	if name := m.nameOf(id); name != "" {
-		res["objectName"] = name
+	if a, _ := m.action("", id); a.name != "" {
+		res["objectName"] = a.name
 	}
 	return res
 }

@@ -708,14 +708,21 @@ func (d *dim) find(key string) *mdItem {
 
 // ---- helpers for tests
 
+// lockModelData locks the model data and returns the model's: nil when it
+// has none (AddModelData gives a model its data, and so does the first
+// model-data request about it). The caller calls unlock.
+func (s *Server) lockModelData(workspaceID, modelID string) (*mdModel, func()) {
+	md := s.md()
+	md.mu.Lock()
+	return md.models[workspaceID+"/"+modelID], md.mu.Unlock
+}
+
 // SetCell sets a cell of a module, bypassing the API (calculated line items
 // included). items name one item of each of the module's dimensions, in the
 // module's order, by ID, name or code. It reports whether the cell exists.
 func (s *Server) SetCell(workspaceID, modelID, module, lineItem, value string, items ...string) bool {
-	md := s.md()
-	md.mu.Lock()
-	defer md.mu.Unlock()
-	m := md.models[workspaceID+"/"+modelID]
+	m, unlock := s.lockModelData(workspaceID, modelID)
+	defer unlock()
 	if m == nil {
 		return false
 	}
@@ -730,10 +737,8 @@ func (s *Server) SetCell(workspaceID, modelID, module, lineItem, value string, i
 // Cell returns a cell's value as reads show it (see SetCell for the
 // arguments), and whether the cell exists.
 func (s *Server) Cell(workspaceID, modelID, module, lineItem string, items ...string) (string, bool) {
-	md := s.md()
-	md.mu.Lock()
-	defer md.mu.Unlock()
-	m := md.models[workspaceID+"/"+modelID]
+	m, unlock := s.lockModelData(workspaceID, modelID)
+	defer unlock()
 	if m == nil {
 		return "", false
 	}
@@ -801,10 +806,8 @@ func emptyValue(format string) string {
 // ListItemNames returns the names of a list's items, in order, and whether
 // the list exists.
 func (s *Server) ListItemNames(workspaceID, modelID, list string) ([]string, bool) {
-	md := s.md()
-	md.mu.Lock()
-	defer md.mu.Unlock()
-	m := md.models[workspaceID+"/"+modelID]
+	m, unlock := s.lockModelData(workspaceID, modelID)
+	defer unlock()
 	if m == nil {
 		return nil, false
 	}
@@ -822,10 +825,9 @@ func (s *Server) ListItemNames(workspaceID, modelID, list string) ([]string, boo
 // ModelStep returns the model's current step ("Open", "Closed",
 // "Opening"…) as status requests see it, without counting as a poll.
 func (s *Server) ModelStep(workspaceID, modelID string) string {
-	md := s.md()
-	md.mu.Lock()
-	defer md.mu.Unlock()
-	if m := md.models[workspaceID+"/"+modelID]; m != nil {
+	m, unlock := s.lockModelData(workspaceID, modelID)
+	defer unlock()
+	if m != nil {
 		return m.step
 	}
 	return "Open"

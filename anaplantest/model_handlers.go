@@ -109,17 +109,38 @@ func withPayload(body map[string]any, key string, items []map[string]any) map[st
 	return body
 }
 
-func (s *Server) mdModules(w http.ResponseWriter, r *http.Request) {
+// ---- what the handlers share
+
+// withModelData finds the model of the request's path for its user (or
+// answers 404) and runs f with the model data locked. Handlers that check
+// their body or query first do so before calling it, so that a malformed
+// request is answered without a lookup.
+func (s *Server) withModelData(w http.ResponseWriter, r *http.Request, f func(m *mdModel)) {
 	m, unlock := s.modelDataFor(w, r)
 	defer unlock()
-	if m == nil {
-		return
+	if m != nil {
+		f(m)
 	}
-	items := make([]map[string]any, len(m.modules))
-	for i, mm := range m.modules {
-		items[i] = m.named(mm.id, mm.name)
+}
+
+// found reports whether a lookup found x; when it did not, it answers 404
+// with message, in the Integration API's error shape.
+func found[T any](w http.ResponseWriter, r *http.Request, x *T, message string) bool {
+	if x == nil {
+		writeAPIError(w, r, http.StatusNotFound, message)
+		return false
 	}
-	s.integ().pageLocked(w, r, "modules", items)
+	return true
+}
+
+func (s *Server) mdModules(w http.ResponseWriter, r *http.Request) {
+	s.withModelData(w, r, func(m *mdModel) {
+		items := make([]map[string]any, len(m.modules))
+		for i, mm := range m.modules {
+			items[i] = m.named(mm.id, mm.name)
+		}
+		s.integ().pageLocked(w, r, "modules", items)
+	})
 }
 
 // pageLocked is page for callers that do not hold in.mu.
@@ -158,91 +179,88 @@ func (mm *mdModule) cellCount() int {
 	return n
 }
 
-func (s *Server) mdLineItems(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
+// modulesFor is the module of the path's {moduleID}, or every module of the
+// model when the path names none. It answers 404 and reports false when
+// the model has no such module.
+func (m *mdModel) modulesFor(w http.ResponseWriter, r *http.Request) ([]*mdModule, bool) {
+	id := r.PathValue("moduleID")
+	if id == "" {
+		return m.modules, true
 	}
-	var items []map[string]any
-	mods := m.modules
-	if id := r.PathValue("moduleID"); id != "" {
-		mm := m.module(id)
-		if mm == nil {
-			writeAPIError(w, r, http.StatusNotFound, "Module not found")
+	mm := m.module(id)
+	if !found(w, r, mm, "Module not found") {
+		return nil, false
+	}
+	return []*mdModule{mm}, true
+}
+
+func (s *Server) mdLineItems(w http.ResponseWriter, r *http.Request) {
+	s.withModelData(w, r, func(m *mdModel) {
+		mods, ok := m.modulesFor(w, r)
+		if !ok {
 			return
 		}
-		mods = []*mdModule{mm}
-	}
-	for _, mm := range mods {
-		for _, li := range mm.lineItems {
-			items = append(items, m.lineItemJSON(mm, li))
+		var items []map[string]any
+		for _, mm := range mods {
+			for _, li := range mm.lineItems {
+				items = append(items, m.lineItemJSON(mm, li))
+			}
 		}
-	}
-	writeAPI(w, http.StatusOK, withPayload(map[string]any{"meta": map[string]any{"schema": s.schema("lineItem")}}, "items", items))
+		writeAPI(w, http.StatusOK, withPayload(s.objectBody("lineItem"), "items", items))
+	})
 }
 
 func (s *Server) mdViews(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	mods := m.modules
-	if id := r.PathValue("moduleID"); id != "" {
-		mm := m.module(id)
-		if mm == nil {
-			writeAPIError(w, r, http.StatusNotFound, "Module not found")
+	s.withModelData(w, r, func(m *mdModel) {
+		mods, ok := m.modulesFor(w, r)
+		if !ok {
 			return
 		}
-		mods = []*mdModule{mm}
-	}
-	var items []map[string]any
-	for _, mm := range mods {
-		for _, v := range mm.views {
-			items = append(items, map[string]any{"id": m.jid(v.id), "name": v.name, "moduleId": m.jid(mm.id), "code": ""})
+		var items []map[string]any
+		for _, mm := range mods {
+			for _, v := range mm.views {
+				items = append(items, map[string]any{"id": m.jid(v.id), "name": v.name, "moduleId": m.jid(mm.id), "code": ""})
+			}
 		}
-	}
-	s.integ().pageLocked(w, r, "views", items)
+		s.integ().pageLocked(w, r, "views", items)
+	})
 }
 
 func (s *Server) mdViewInfo(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	v := m.view(r.PathValue("viewID"))
-	if v == nil {
-		writeAPIError(w, r, http.StatusNotFound, "View not found")
-		return
-	}
-	body := map[string]any{"viewName": v.name, "viewId": m.jid(v.id)}
-	// Like Anaplan, an empty axis is left out.
-	withPayload(body, "rows", m.dimJSON(v.rows))
-	withPayload(body, "columns", m.dimJSON(v.cols))
-	withPayload(body, "pages", m.dimJSON(v.pages))
-	writeJSON(w, http.StatusOK, body)
+	s.withModelData(w, r, func(m *mdModel) {
+		v := m.view(r.PathValue("viewID"))
+		if !found(w, r, v, "View not found") {
+			return
+		}
+		body := map[string]any{"viewName": v.name, "viewId": m.jid(v.id)}
+		// Like Anaplan, an empty axis is left out.
+		withPayload(body, "rows", m.dimJSON(v.rows))
+		withPayload(body, "columns", m.dimJSON(v.cols))
+		withPayload(body, "pages", m.dimJSON(v.pages))
+		writeJSON(w, http.StatusOK, body)
+	})
 }
 
 func (s *Server) mdViewDimItems(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	v := m.view(r.PathValue("viewID"))
-	if v == nil {
-		writeAPIError(w, r, http.StatusNotFound, "View not found")
-		return
-	}
-	for _, d := range v.allDims() {
+	s.withModelData(w, r, func(m *mdModel) {
+		v := m.view(r.PathValue("viewID"))
+		if !found(w, r, v, "View not found") {
+			return
+		}
+		m.answerDimItems(w, r, v.allDims(), "Dimension not found in the view")
+	})
+}
+
+// answerDimItems answers the items of the dimension of the path's
+// {dimensionID} among ds, or 404 with notFound when it is not one of them.
+func (m *mdModel) answerDimItems(w http.ResponseWriter, r *http.Request, ds []*dim, notFound string) {
+	for _, d := range ds {
 		if d.id == r.PathValue("dimensionID") {
 			m.answerItems(w, r, d.items(), false)
 			return
 		}
 	}
-	writeAPIError(w, r, http.StatusNotFound, "Dimension not found in the view")
+	writeAPIError(w, r, http.StatusNotFound, notFound)
 }
 
 func (m *mdModel) answerItems(w http.ResponseWriter, r *http.Request, items []*mdItem, codes bool) {
@@ -254,56 +272,38 @@ func (m *mdModel) answerItems(w http.ResponseWriter, r *http.Request, items []*m
 }
 
 func (s *Server) mdLineItemDims(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	mm, li := m.lineItem(r.PathValue("lineItemID"))
-	if li == nil {
-		writeAPIError(w, r, http.StatusNotFound, "Line item not found")
-		return
-	}
-	writeAPI(w, http.StatusOK, withPayload(map[string]any{}, "dimensions", m.dimJSON(mm.dims)))
+	s.withModelData(w, r, func(m *mdModel) {
+		mm, li := m.lineItem(r.PathValue("lineItemID"))
+		if !found(w, r, li, "Line item not found") {
+			return
+		}
+		writeAPI(w, http.StatusOK, withPayload(map[string]any{}, "dimensions", m.dimJSON(mm.dims)))
+	})
 }
 
 func (s *Server) mdLineItemDimItems(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	mm, li := m.lineItem(r.PathValue("lineItemID"))
-	if li == nil {
-		writeAPIError(w, r, http.StatusNotFound, "Line item not found")
-		return
-	}
-	for _, d := range mm.dims {
-		if d.id == r.PathValue("dimensionID") {
-			m.answerItems(w, r, d.items(), false)
+	s.withModelData(w, r, func(m *mdModel) {
+		mm, li := m.lineItem(r.PathValue("lineItemID"))
+		if !found(w, r, li, "Line item not found") {
 			return
 		}
-	}
-	writeAPIError(w, r, http.StatusNotFound, "Dimension not found for the line item")
+		m.answerDimItems(w, r, mm.dims, "Dimension not found for the line item")
+	})
 }
 
 func (s *Server) mdDimItems(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	id := r.PathValue("dimensionID")
-	if id == TimeDimensionID {
-		writeAPIError(w, r, http.StatusBadRequest, "Time is not supported: use the model calendar")
-		return
-	}
-	d := m.anyDimension(id)
-	if d == nil {
-		writeAPIError(w, r, http.StatusNotFound, "Dimension not found")
-		return
-	}
-	m.answerItems(w, r, d.items(), true)
+	s.withModelData(w, r, func(m *mdModel) {
+		id := r.PathValue("dimensionID")
+		if id == TimeDimensionID {
+			writeAPIError(w, r, http.StatusBadRequest, "Time is not supported: use the model calendar")
+			return
+		}
+		d := m.anyDimension(id)
+		if !found(w, r, d, "Dimension not found") {
+			return
+		}
+		m.answerItems(w, r, d.items(), true)
+	})
 }
 
 func (s *Server) mdDimLookup(w http.ResponseWriter, r *http.Request) {
@@ -314,40 +314,36 @@ func (s *Server) mdDimLookup(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &req) {
 		return
 	}
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	d := m.anyDimension(r.PathValue("dimensionID"))
-	if d == nil {
-		writeAPIError(w, r, http.StatusNotFound, "Dimension not found")
-		return
-	}
-	if (len(req.Names) == 0) == (len(req.Codes) == 0) {
-		writeAPIError(w, r, http.StatusBadRequest, "Send names or codes, one of the two")
-		return
-	}
-	if len(req.Codes) > 0 && (d.list == nil || !d.list.hasCodes) {
-		writeAPIError(w, r, http.StatusBadRequest, "The dimension has no codes")
-		return
-	}
-	var found []*mdItem
-	for _, it := range d.items() {
-		for _, n := range req.Names {
-			if strings.EqualFold(it.name, n) {
-				found = append(found, it)
-				break
+	s.withModelData(w, r, func(m *mdModel) {
+		d := m.anyDimension(r.PathValue("dimensionID"))
+		if !found(w, r, d, "Dimension not found") {
+			return
+		}
+		if (len(req.Names) == 0) == (len(req.Codes) == 0) {
+			writeAPIError(w, r, http.StatusBadRequest, "Send names or codes, one of the two")
+			return
+		}
+		if len(req.Codes) > 0 && (d.list == nil || !d.list.hasCodes) {
+			writeAPIError(w, r, http.StatusBadRequest, "The dimension has no codes")
+			return
+		}
+		var matches []*mdItem
+		for _, it := range d.items() {
+			for _, n := range req.Names {
+				if strings.EqualFold(it.name, n) {
+					matches = append(matches, it)
+					break
+				}
+			}
+			for _, c := range req.Codes {
+				if it.code != "" && strings.EqualFold(it.code, c) {
+					matches = append(matches, it)
+					break
+				}
 			}
 		}
-		for _, c := range req.Codes {
-			if it.code != "" && strings.EqualFold(it.code, c) {
-				found = append(found, it)
-				break
-			}
-		}
-	}
-	m.answerItems(w, r, found, true)
+		m.answerItems(w, r, matches, true)
+	})
 }
 
 // readBody decodes a JSON request body, or answers 400.
@@ -371,56 +367,47 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 // ---- lists
 
 func (s *Server) mdLists(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	items := make([]map[string]any, len(m.lists))
-	for i, l := range m.lists {
-		items[i] = m.named(l.id, l.name)
-	}
-	s.integ().pageLocked(w, r, "lists", items)
+	s.withModelData(w, r, func(m *mdModel) {
+		items := make([]map[string]any, len(m.lists))
+		for i, l := range m.lists {
+			items[i] = m.named(l.id, l.name)
+		}
+		s.integ().pageLocked(w, r, "lists", items)
+	})
 }
 
-func (s *Server) listFor(w http.ResponseWriter, r *http.Request) (*mdModel, *mdList, func()) {
-	m, unlock := s.modelDataFor(w, r)
-	if m == nil {
-		return nil, nil, unlock
-	}
-	l := m.list(r.PathValue("listID"))
-	if l == nil {
-		writeAPIError(w, r, http.StatusNotFound, "List not found")
-		return nil, nil, unlock
-	}
-	return m, l, unlock
+// withList is withModelData for the list of the path's {listID}: it
+// answers 404 when the model has no such list.
+func (s *Server) withList(w http.ResponseWriter, r *http.Request, f func(m *mdModel, l *mdList)) {
+	s.withModelData(w, r, func(m *mdModel) {
+		if l := m.list(r.PathValue("listID")); found(w, r, l, "List not found") {
+			f(m, l)
+		}
+	})
 }
 
 func (s *Server) mdListInfo(w http.ResponseWriter, r *http.Request) {
-	m, l, unlock := s.listFor(w, r)
-	defer unlock()
-	if l == nil {
-		return
-	}
-	props := make([]map[string]any, len(l.props))
-	for i, p := range l.props {
-		props[i] = map[string]any{"name": p, "format": "TEXT", "notes": ""}
-	}
-	md := map[string]any{
-		"id": m.jid(l.id), "name": l.name, "hasSelectiveAccess": false, "managedBy": "",
-		"numberedList": l.numbered, "useTopLevelAsPageDefault": false, "itemCount": len(l.items),
-		"workflowEnabled": false, "productionData": false, "nextItemIndex": l.nextIndex,
-	}
-	withPayload(md, "properties", props)
-	if l.parent != nil {
-		md["parent"] = m.named(l.parent.id, l.parent.name)
-	}
-	var subs []map[string]any
-	for _, sb := range l.subsets {
-		subs = append(subs, m.named(sb.id, sb.name))
-	}
-	withPayload(md, "subsets", subs)
-	writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("listMetadata")}, "metadata": md})
+	s.withList(w, r, func(m *mdModel, l *mdList) {
+		props := make([]map[string]any, len(l.props))
+		for i, p := range l.props {
+			props[i] = map[string]any{"name": p, "format": "TEXT", "notes": ""}
+		}
+		md := map[string]any{
+			"id": m.jid(l.id), "name": l.name, "hasSelectiveAccess": false, "managedBy": "",
+			"numberedList": l.numbered, "useTopLevelAsPageDefault": false, "itemCount": len(l.items),
+			"workflowEnabled": false, "productionData": false, "nextItemIndex": l.nextIndex,
+		}
+		withPayload(md, "properties", props)
+		if l.parent != nil {
+			md["parent"] = m.named(l.parent.id, l.parent.name)
+		}
+		var subs []map[string]any
+		for _, sb := range l.subsets {
+			subs = append(subs, m.named(sb.id, sb.name))
+		}
+		withPayload(md, "subsets", subs)
+		s.writeObject(w, "listMetadata", "metadata", md)
+	})
 }
 
 func (m *mdModel) listItemJSON(l *mdList, it *mdItem, all bool) map[string]any {
@@ -452,28 +439,25 @@ func (m *mdModel) listItemJSON(l *mdList, it *mdItem, all bool) map[string]any {
 }
 
 func (s *Server) mdListItems(w http.ResponseWriter, r *http.Request) {
-	m, l, unlock := s.listFor(w, r)
-	defer unlock()
-	if l == nil {
-		return
-	}
-	if len(l.items) > MaxItemsPerRead {
-		writeAPIError(w, r, http.StatusBadRequest, "The list has more than 1000000 items: use a large read request")
-		return
-	}
-	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
-		w.Header().Set("Content-Type", "text/csv")
-		cw := csv.NewWriter(w)
-		m.listCSV(l, func(rec []string) bool { return cw.Write(rec) == nil })
-		cw.Flush()
-		return
-	}
-	all := r.URL.Query().Get("includeAll") == "true"
-	items := make([]map[string]any, len(l.items))
-	for i, it := range l.items {
-		items[i] = m.listItemJSON(l, it, all)
-	}
-	writeAPI(w, http.StatusOK, withPayload(map[string]any{"meta": map[string]any{"schema": s.schema("listItem")}}, "listItems", items))
+	s.withList(w, r, func(m *mdModel, l *mdList) {
+		if len(l.items) > MaxItemsPerRead {
+			writeAPIError(w, r, http.StatusBadRequest, "The list has more than 1000000 items: use a large read request")
+			return
+		}
+		if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+			w.Header().Set("Content-Type", "text/csv")
+			cw := csv.NewWriter(w)
+			m.listCSV(l, func(rec []string) bool { return cw.Write(rec) == nil })
+			cw.Flush()
+			return
+		}
+		all := r.URL.Query().Get("includeAll") == "true"
+		items := make([]map[string]any, len(l.items))
+		for i, it := range l.items {
+			items[i] = m.listItemJSON(l, it, all)
+		}
+		writeAPI(w, http.StatusOK, withPayload(s.objectBody("listItem"), "listItems", items))
+	})
 }
 
 // wireItem is an item in an add, update or delete body. IDs may be strings
@@ -487,8 +471,11 @@ type wireItem struct {
 	Subsets    map[string]bool   `json:"subsets"`
 }
 
-func (wi *wireItem) id() string {
-	s := strings.Trim(string(bytes.TrimSpace(wi.ID)), `"`)
+func (wi *wireItem) id() string { return rawID(wi.ID) }
+
+// rawID is an ID sent as a JSON string or number; "" when absent or null.
+func rawID(b json.RawMessage) string {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
 	if s == "null" {
 		return ""
 	}
@@ -504,6 +491,12 @@ func deref(p *string) string {
 
 func failure(i int, typ, details string) map[string]any {
 	return map[string]any{"requestIndex": i, "failureType": typ, "failureMessageDetails": details}
+}
+
+// failureOf is the failure of a failure text "type: details" (see addItem).
+func failureOf(i int, text string) map[string]any {
+	typ, details, _ := strings.Cut(text, ": ")
+	return failure(i, typ, details)
 }
 
 func (s *Server) itemsBody(w http.ResponseWriter, r *http.Request) ([]wireItem, bool) {
@@ -530,66 +523,58 @@ func (s *Server) mdListItemsPOST(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, l, unlock := s.listFor(w, r)
-	defer unlock()
-	if l == nil {
-		return
-	}
-	var failures []map[string]any
-	body := map[string]any{"meta": map[string]any{"schema": s.schema("listItemsResult")}}
-	if action == "add" {
-		added, ignored := 0, 0
-		for i, wi := range items {
-			name, code := deref(wi.Name), deref(wi.Code)
-			if (name != "" && l.byName[strings.ToLower(name)] != nil) || (code != "" && l.byCode[strings.ToLower(code)] != nil) {
-				ignored++ // already there
-				continue
+	s.withList(w, r, func(m *mdModel, l *mdList) {
+		var failures []map[string]any
+		body := s.objectBody("listItemsResult")
+		if action == "add" {
+			added, ignored := 0, 0
+			for i, wi := range items {
+				name, code := deref(wi.Name), deref(wi.Code)
+				if (name != "" && l.byName[strings.ToLower(name)] != nil) || (code != "" && l.byCode[strings.ToLower(code)] != nil) {
+					ignored++ // already there
+					continue
+				}
+				if f := m.addItem(l, "", name, code, deref(wi.Parent), wi.Properties, wi.Subsets); f != "" {
+					failures = append(failures, failureOf(i, f))
+					continue
+				}
+				added++
 			}
-			if f := m.addItem(l, "", name, code, deref(wi.Parent), wi.Properties, wi.Subsets); f != "" {
-				typ, details, _ := strings.Cut(f, ": ")
-				failures = append(failures, failure(i, typ, details))
-				continue
-			}
-			added++
-		}
-		body["added"], body["ignored"], body["total"] = added, ignored, len(items)
-	} else {
-		deleted := 0
-		for i, wi := range items {
-			id, code := wi.id(), deref(wi.Code)
-			var it *mdItem
-			switch {
-			case id != "" && code != "":
-				failures = append(failures, failure(i, "Ambiguous criteria", "give an id or a code, not both"))
-				continue
-			case id != "":
-				it = l.byID[id]
-			case code != "":
-				it = l.byCode[strings.ToLower(code)]
-			}
-			if it == nil {
-				failures = append(failures, failure(i, "Not found", "no such item"))
-				continue
-			}
-			l.remove(it)
-			deleted++
-		}
-		l.compact()
-		if m.d.NestedDeleteResult {
-			res := map[string]any{"numberOfItemsDeleted": deleted}
-			if len(failures) > 0 {
-				res["failures"] = failures
-			}
-			body["result"] = res
-			failures = nil
+			body["added"], body["ignored"], body["total"] = added, ignored, len(items)
 		} else {
-			body["deleted"] = deleted
+			deleted := 0
+			for i, wi := range items {
+				id, code := wi.id(), deref(wi.Code)
+				var it *mdItem
+				switch {
+				case id != "" && code != "":
+					failures = append(failures, failure(i, "Ambiguous criteria", "give an id or a code, not both"))
+					continue
+				case id != "":
+					it = l.byID[id]
+				case code != "":
+					it = l.byCode[strings.ToLower(code)]
+				}
+				if it == nil {
+					failures = append(failures, failure(i, "Not found", "no such item"))
+					continue
+				}
+				l.remove(it)
+				deleted++
+			}
+			l.compact()
+			if m.d.NestedDeleteResult {
+				res := map[string]any{"numberOfItemsDeleted": deleted}
+				withPayload(res, "failures", failures)
+				body["result"] = res
+				failures = nil
+			} else {
+				body["deleted"] = deleted
+			}
 		}
-	}
-	if len(failures) > 0 {
-		body["failures"] = failures
-	}
-	writeAPI(w, http.StatusOK, body)
+		withPayload(body, "failures", failures)
+		writeAPI(w, http.StatusOK, body)
+	})
 }
 
 func (s *Server) mdListItemsPUT(w http.ResponseWriter, r *http.Request) {
@@ -597,134 +582,117 @@ func (s *Server) mdListItemsPUT(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, l, unlock := s.listFor(w, r)
-	defer unlock()
-	if l == nil {
-		return
-	}
-	var failures []map[string]any
-	updated := 0
-	for i, wi := range items {
-		id, code, name := wi.id(), deref(wi.Code), deref(wi.Name)
-		var it *mdItem
-		byName := false
-		switch {
-		case id != "" && code != "":
-			failures = append(failures, failure(i, "Ambiguous criteria", "give an id, a code or a name, not two"))
-			continue
-		case id != "":
-			it = l.byID[id]
-		case code != "":
-			it = l.byCode[strings.ToLower(code)]
-		case name != "":
-			it, byName = l.byName[strings.ToLower(name)], true
-		default:
-			failures = append(failures, failure(i, "INCOMPLETE_DATA", "the item has no id, code or name"))
-			continue
-		}
-		if it == nil {
-			failures = append(failures, failure(i, "Not found", "no such item"))
-			continue
-		}
-		if f := m.setItem(l, it, deref(wi.Parent), wi.Properties, wi.Subsets); f != "" {
-			typ, details, _ := strings.Cut(f, ": ")
-			failures = append(failures, failure(i, typ, details))
-			continue
-		}
-		if !byName && name != "" && name != it.name {
-			if other := l.byName[strings.ToLower(name)]; other != nil && other != it {
-				failures = append(failures, failure(i, "INCORRECT_FORMAT", "another item has that name"))
+	s.withList(w, r, func(m *mdModel, l *mdList) {
+		var failures []map[string]any
+		updated := 0
+		for i, wi := range items {
+			id, code, name := wi.id(), deref(wi.Code), deref(wi.Name)
+			var it *mdItem
+			byName := false
+			switch {
+			case id != "" && code != "":
+				failures = append(failures, failure(i, "Ambiguous criteria", "give an id, a code or a name, not two"))
+				continue
+			case id != "":
+				it = l.byID[id]
+			case code != "":
+				it = l.byCode[strings.ToLower(code)]
+			case name != "":
+				it, byName = l.byName[strings.ToLower(name)], true
+			default:
+				failures = append(failures, failure(i, "INCOMPLETE_DATA", "the item has no id, code or name"))
 				continue
 			}
-			delete(l.byName, strings.ToLower(it.name))
-			it.name = name
-			l.byName[strings.ToLower(name)] = it
+			if it == nil {
+				failures = append(failures, failure(i, "Not found", "no such item"))
+				continue
+			}
+			if f := m.setItem(l, it, deref(wi.Parent), wi.Properties, wi.Subsets); f != "" {
+				failures = append(failures, failureOf(i, f))
+				continue
+			}
+			if !byName && name != "" && name != it.name {
+				if other := l.byName[strings.ToLower(name)]; other != nil && other != it {
+					failures = append(failures, failure(i, "INCORRECT_FORMAT", "another item has that name"))
+					continue
+				}
+				delete(l.byName, strings.ToLower(it.name))
+				it.name = name
+				l.byName[strings.ToLower(name)] = it
+			}
+			updated++
 		}
-		updated++
-	}
-	body := map[string]any{"total": len(items), "updated": updated, "ignored": 0}
-	if len(failures) > 0 {
-		body["failures"] = failures
-	}
-	writeAPI(w, http.StatusOK, body)
+		body := map[string]any{"total": len(items), "updated": updated, "ignored": 0}
+		withPayload(body, "failures", failures)
+		writeAPI(w, http.StatusOK, body)
+	})
 }
 
 func (s *Server) mdResetIndex(w http.ResponseWriter, r *http.Request) {
-	_, l, unlock := s.listFor(w, r)
-	defer unlock()
-	if l == nil {
-		return
-	}
-	if len(l.items) > 0 {
-		writeAPIError(w, r, http.StatusBadRequest, "We can't reset the list item index of a list that contains data. Remove all list items and try again.")
-		return
-	}
-	l.nextIndex = 0
-	w.WriteHeader(http.StatusOK)
+	s.withList(w, r, func(_ *mdModel, l *mdList) {
+		if len(l.items) > 0 {
+			writeAPIError(w, r, http.StatusBadRequest, "We can't reset the list item index of a list that contains data. Remove all list items and try again.")
+			return
+		}
+		l.nextIndex = 0
+		w.WriteHeader(http.StatusOK)
+	})
 }
 
 // ---- cells
 
 func (s *Server) mdViewData(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	v := m.view(r.PathValue("viewID"))
-	if v == nil {
-		writeAPIError(w, r, http.StatusNotFound, "View not found")
-		return
-	}
-	q := r.URL.Query()
-	sel, msg := v.pageSelection(q["pages"])
-	if msg != "" {
-		writeAPIError(w, r, http.StatusBadRequest, msg)
-		return
-	}
-	maxRows := 0
-	if s := q.Get("maxRows"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
+	s.withModelData(w, r, func(m *mdModel) {
+		v := m.view(r.PathValue("viewID"))
+		if !found(w, r, v, "View not found") {
+			return
+		}
+		q := r.URL.Query()
+		sel, msg := v.pageSelection(q["pages"])
+		if msg != "" {
+			writeAPIError(w, r, http.StatusBadRequest, msg)
+			return
+		}
+		maxRows, ok := intParam(q, "maxRows", 0, 0)
+		if !ok {
 			writeAPIError(w, r, http.StatusBadRequest, "maxRows must be a non-negative integer")
 			return
 		}
-		maxRows = n
-	}
-	if n := v.pageCells(); n > MaxCellsPerRead {
-		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("The view has %d cells, more than the %d cells a read can return", n, MaxCellsPerRead))
-		return
-	}
-	accept := r.Header.Get("Accept")
-	if q.Get("format") == "v1" && !strings.Contains(accept, "text/csv") {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		m.writeGridJSON(w, v, sel, maxRows)
-		return
-	}
-	exportType := q.Get("exportType")
-	if exportType == "" {
-		exportType = "GRID_CURRENT_PAGE"
-	}
-	if exportType != "GRID_CURRENT_PAGE" && q.Get("moduleId") == "" {
-		writeAPIError(w, r, http.StatusBadRequest, "moduleId is required with exportType "+exportType)
-		return
-	}
-	w.Header().Set("Content-Type", "text/csv")
-	cw := csv.NewWriter(w)
-	rows := 0
-	if err := m.renderView(v, exportType, sel, func(rec []string, data bool) bool {
-		if data {
-			if rows++; maxRows > 0 && rows > maxRows {
-				return false
-			}
+		if n := v.pageCells(); n > MaxCellsPerRead {
+			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("The view has %d cells, more than the %d cells a read can return", n, MaxCellsPerRead))
+			return
 		}
-		return cw.Write(rec) == nil
-	}); err != nil {
-		writeAPIError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	cw.Flush()
+		accept := r.Header.Get("Accept")
+		if q.Get("format") == "v1" && !strings.Contains(accept, "text/csv") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			m.writeGridJSON(w, v, sel, maxRows)
+			return
+		}
+		exportType := q.Get("exportType")
+		if exportType == "" {
+			exportType = "GRID_CURRENT_PAGE"
+		}
+		if exportType != "GRID_CURRENT_PAGE" && q.Get("moduleId") == "" {
+			writeAPIError(w, r, http.StatusBadRequest, "moduleId is required with exportType "+exportType)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv")
+		cw := csv.NewWriter(w)
+		rows := 0
+		if err := m.renderView(v, exportType, sel, func(rec []string, data bool) bool {
+			if data {
+				if rows++; maxRows > 0 && rows > maxRows {
+					return false
+				}
+			}
+			return cw.Write(rec) == nil
+		}); err != nil {
+			writeAPIError(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		cw.Flush()
+	})
 }
 
 func (s *Server) mdWriteCells(w http.ResponseWriter, r *http.Request) {
@@ -743,110 +711,98 @@ func (s *Server) mdWriteCells(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &cells) {
 		return
 	}
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	mm := m.module(r.PathValue("moduleID"))
-	if mm == nil {
-		writeAPIError(w, r, http.StatusNotFound, "Module not found")
-		return
-	}
-	if len(cells) > m.d.MaxCellsPerWrite {
-		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("Too many cells: at most %d a call", m.d.MaxCellsPerWrite))
-		return
-	}
-	raw := func(b json.RawMessage) string {
-		s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
-		if s == "null" {
-			return ""
+	s.withModelData(w, r, func(m *mdModel) {
+		mm := m.module(r.PathValue("moduleID"))
+		if !found(w, r, mm, "Module not found") {
+			return
 		}
-		return s
-	}
-	var failures []map[string]any
-	changed := 0
-	ids := make([]string, len(mm.dims))
-cells:
-	for i, c := range cells {
-		var li *mdLineItem
-		switch id := raw(c.LineItemID); {
-		case id != "":
-			for _, x := range mm.lineItems {
-				if x.id == id {
-					li = x
+		if len(cells) > m.d.MaxCellsPerWrite {
+			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("Too many cells: at most %d a call", m.d.MaxCellsPerWrite))
+			return
+		}
+		var failures []map[string]any
+		changed := 0
+		ids := make([]string, len(mm.dims))
+	cells:
+		for i, c := range cells {
+			var li *mdLineItem
+			switch id := rawID(c.LineItemID); {
+			case id != "":
+				for _, x := range mm.lineItems {
+					if x.id == id {
+						li = x
+					}
+				}
+			case c.LineItemName != "":
+				li = mm.findLineItem(c.LineItemName)
+			default:
+				failures = append(failures, failure(i, "missingRequiredField", "lineItemId or lineItemName is required"))
+				continue
+			}
+			if li == nil {
+				failures = append(failures, failure(i, "invalidLineItem", "no such line item in the module"))
+				continue
+			}
+			clear(ids)
+			for _, cd := range c.Dimensions {
+				k := -1
+				did := rawID(cd.DimensionID)
+				for j, d := range mm.dims {
+					if (did != "" && d.id == did) || (did == "" && cd.DimensionName != "" && strings.EqualFold(d.name, cd.DimensionName)) {
+						k = j
+					}
+				}
+				if k < 0 {
+					failures = append(failures, failure(i, "invalidDimension", "no such dimension for the line item"))
+					continue cells
+				}
+				var it *mdItem
+				switch iid := rawID(cd.ItemID); {
+				case iid != "":
+					if x := mm.dims[k].find(iid); x != nil && x.id == iid {
+						it = x
+					}
+				case cd.ItemName != "":
+					if x := mm.dims[k].find(cd.ItemName); x != nil && strings.EqualFold(x.name, cd.ItemName) {
+						it = x
+					}
+				case cd.ItemCode != "":
+					if x := mm.dims[k].find(cd.ItemCode); x != nil && strings.EqualFold(x.code, cd.ItemCode) {
+						it = x
+					}
+				}
+				if it == nil {
+					failures = append(failures, failure(i, "invalidItem", "no such item in dimension "+mm.dims[k].name))
+					continue cells
+				}
+				ids[k] = it.id
+			}
+			for k, id := range ids {
+				if id == "" {
+					failures = append(failures, failure(i, "missingRequiredField", "no item of dimension "+mm.dims[k].name))
+					continue cells
 				}
 			}
-		case c.LineItemName != "":
-			li = mm.findLineItem(c.LineItemName)
-		default:
-			failures = append(failures, failure(i, "missingRequiredField", "lineItemId or lineItemName is required"))
-			continue
-		}
-		if li == nil {
-			failures = append(failures, failure(i, "invalidLineItem", "no such line item in the module"))
-			continue
-		}
-		clear(ids)
-		for _, cd := range c.Dimensions {
-			k := -1
-			did := raw(cd.DimensionID)
-			for j, d := range mm.dims {
-				if (did != "" && d.id == did) || (did == "" && cd.DimensionName != "" && strings.EqualFold(d.name, cd.DimensionName)) {
-					k = j
-				}
+			if li.formula != "" {
+				failures = append(failures, failure(i, "cellIsCalculated", "the cell is a calculated/aggregate cell and is not writeable"))
+				continue
 			}
-			if k < 0 {
-				failures = append(failures, failure(i, "invalidDimension", "no such dimension for the line item"))
-				continue cells
+			val, typ := cellValue(li.format, c.Value)
+			if typ != "" {
+				failures = append(failures, failure(i, typ, "the value does not fit the line item's format "+li.format))
+				continue
 			}
-			var it *mdItem
-			switch iid := raw(cd.ItemID); {
-			case iid != "":
-				if x := mm.dims[k].find(iid); x != nil && x.id == iid {
-					it = x
-				}
-			case cd.ItemName != "":
-				if x := mm.dims[k].find(cd.ItemName); x != nil && strings.EqualFold(x.name, cd.ItemName) {
-					it = x
-				}
-			case cd.ItemCode != "":
-				if x := mm.dims[k].find(cd.ItemCode); x != nil && strings.EqualFold(x.code, cd.ItemCode) {
-					it = x
-				}
+			key := li.id + "\x00" + strings.Join(ids, "\x00")
+			if mm.value(li, key) != val {
+				changed++
 			}
-			if it == nil {
-				failures = append(failures, failure(i, "invalidItem", "no such item in dimension "+mm.dims[k].name))
-				continue cells
-			}
-			ids[k] = it.id
+			mm.cells[key] = val
 		}
-		for k, id := range ids {
-			if id == "" {
-				failures = append(failures, failure(i, "missingRequiredField", "no item of dimension "+mm.dims[k].name))
-				continue cells
-			}
-		}
-		if li.formula != "" {
-			failures = append(failures, failure(i, "cellIsCalculated", "the cell is a calculated/aggregate cell and is not writeable"))
-			continue
-		}
-		val, typ := cellValue(li.format, c.Value)
-		if typ != "" {
-			failures = append(failures, failure(i, typ, "the value does not fit the line item's format "+li.format))
-			continue
-		}
-		key := li.id + "\x00" + strings.Join(ids, "\x00")
-		if mm.value(li, key) != val {
-			changed++
-		}
-		mm.cells[key] = val
-	}
-	body := map[string]any{"meta": map[string]any{"schema": s.schema("writeCellDataResponse")}, "numberOfCellsChanged": changed}
-	if len(failures) > 0 {
-		body["failures"] = failures
-	}
-	writeAPI(w, http.StatusOK, body)
+		body := s.objectBody("writeCellDataResponse")
+		body["numberOfCellsChanged"] = changed
+		withPayload(body, "failures", failures)
+		writeAPI(w, http.StatusOK, body)
+	})
 }
 
 // cellValue checks a written value against a line item's format and returns
@@ -918,54 +874,45 @@ func (m *mdModel) statusJSON(s *Server) map[string]any {
 }
 
 func (s *Server) mdStatusGET(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	if m.d.StatusPOSTOnly && r.PathValue("workspaceID") == "" {
-		writeAPIError(w, r, http.StatusMethodNotAllowed, "Method Not Allowed")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"requestStatus": m.statusJSON(s)})
+	s.withModelData(w, r, func(m *mdModel) {
+		if m.d.StatusPOSTOnly && r.PathValue("workspaceID") == "" {
+			writeAPIError(w, r, http.StatusMethodNotAllowed, "Method Not Allowed")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"requestStatus": m.statusJSON(s)})
+	})
 }
 
 func (s *Server) mdStatusPOST(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	writeAPI(w, http.StatusOK, map[string]any{"meta": map[string]any{"schema": s.schema("modelStatus")}, "requestStatus": m.statusJSON(s)})
+	s.withModelData(w, r, func(m *mdModel) {
+		s.writeObject(w, "modelStatus", "requestStatus", m.statusJSON(s))
+	})
 }
 
 func (s *Server) mdLifecycle(verb string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		m, unlock := s.modelDataFor(w, r)
-		defer unlock()
-		if m == nil {
-			return
-		}
-		final, during := "Open", "Opening"
-		if verb == "close" {
-			final, during = "Closed", "Closing"
-		}
-		if m.step != final && m.target != final {
-			m.target, m.pollsLeft = final, m.d.LifecyclePolls
-			if m.pollsLeft > 0 {
-				m.step = during
-			} else {
-				m.step, m.target = final, ""
+		s.withModelData(w, r, func(m *mdModel) {
+			final, during := "Open", "Opening"
+			if verb == "close" {
+				final, during = "Closed", "Closing"
 			}
-		}
-		switch {
-		case verb == "close":
-			w.WriteHeader(http.StatusNoContent)
-		case r.PathValue("workspaceID") != "" && m.target == "":
-			w.WriteHeader(http.StatusOK)
-		default:
-			w.WriteHeader(http.StatusAccepted)
-		}
+			if m.step != final && m.target != final {
+				m.target, m.pollsLeft = final, m.d.LifecyclePolls
+				if m.pollsLeft > 0 {
+					m.step = during
+				} else {
+					m.step, m.target = final, ""
+				}
+			}
+			switch {
+			case verb == "close":
+				w.WriteHeader(http.StatusNoContent)
+			case r.PathValue("workspaceID") != "" && m.target == "":
+				w.WriteHeader(http.StatusOK)
+			default:
+				w.WriteHeader(http.StatusAccepted)
+			}
+		})
 	}
 }
 
@@ -984,12 +931,9 @@ func (m *mdModel) periodJSON(date string) map[string]any {
 }
 
 func (s *Server) mdCurrentPeriod(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	writeAPI(w, http.StatusOK, map[string]any{"currentPeriod": m.periodJSON(m.current)})
+	s.withModelData(w, r, func(m *mdModel) {
+		writeAPI(w, http.StatusOK, map[string]any{"currentPeriod": m.periodJSON(m.current)})
+	})
 }
 
 func (s *Server) mdSetCurrentPeriod(w http.ResponseWriter, r *http.Request) {
@@ -1012,23 +956,20 @@ func (s *Server) mdSetCurrentPeriod(w http.ResponseWriter, r *http.Request) {
 	if req.Date != nil {
 		date = *req.Date
 	}
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	if date != "" {
-		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			writeAPIError(w, r, http.StatusBadRequest, "Invalid ISO date format, expected yyyy-MM-dd")
-			return
+	s.withModelData(w, r, func(m *mdModel) {
+		if date != "" {
+			if _, err := time.Parse(time.DateOnly, date); err != nil {
+				writeAPIError(w, r, http.StatusBadRequest, "Invalid ISO date format, expected yyyy-MM-dd")
+				return
+			}
+			if _, ok := m.periodOf(date); !ok {
+				writeAPIError(w, r, http.StatusBadRequest, "The date "+date+" is out of timescale range")
+				return
+			}
 		}
-		if _, ok := m.periodOf(date); !ok {
-			writeAPIError(w, r, http.StatusBadRequest, "The date "+date+" is out of timescale range")
-			return
-		}
-	}
-	m.current = date
-	writeAPI(w, http.StatusOK, map[string]any{"currentPeriod": m.periodJSON(date)})
+		m.current = date
+		writeAPI(w, http.StatusOK, map[string]any{"currentPeriod": m.periodJSON(date)})
+	})
 }
 
 func (m *mdModel) fiscalYearJSON() map[string]any {
@@ -1041,19 +982,16 @@ func (m *mdModel) fiscalYearJSON() map[string]any {
 }
 
 func (s *Server) mdCalendar(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	cur := m.periodJSON(m.current)
-	delete(cur, "calendarType")
-	writeAPI(w, http.StatusOK, map[string]any{"modelCalendar": map[string]any{
-		"calendarType": calendarType, "fiscalYear": m.fiscalYearJSON(), "currentPeriod": cur,
-		"pastYearsCount": m.fiscalYear, "futureYearsCount": m.d.Years - 1 - m.fiscalYear,
-		"totalsSelection": map[string]any{"quarterTotals": true, "halfYearTotals": false, "yearToDateSummary": false,
-			"yearToGoSummary": false, "totalOfAllPeriods": false},
-	}})
+	s.withModelData(w, r, func(m *mdModel) {
+		cur := m.periodJSON(m.current)
+		delete(cur, "calendarType")
+		writeAPI(w, http.StatusOK, map[string]any{"modelCalendar": map[string]any{
+			"calendarType": calendarType, "fiscalYear": m.fiscalYearJSON(), "currentPeriod": cur,
+			"pastYearsCount": m.fiscalYear, "futureYearsCount": m.d.Years - 1 - m.fiscalYear,
+			"totalsSelection": map[string]any{"quarterTotals": true, "halfYearTotals": false, "yearToDateSummary": false,
+				"yearToGoSummary": false, "totalOfAllPeriods": false},
+		}})
+	})
 }
 
 func (s *Server) mdSetFiscalYear(w http.ResponseWriter, r *http.Request) {
@@ -1063,51 +1001,45 @@ func (s *Server) mdSetFiscalYear(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &req) {
 		return
 	}
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	digits := strings.TrimPrefix(strings.ToUpper(req.Year), "FY")
-	n, err := strconv.Atoi(digits)
-	if err != nil {
-		writeAPIError(w, r, http.StatusBadRequest, "Invalid year: "+req.Year)
-		return
-	}
-	if n < 100 {
-		n += 2000
-	}
-	if n < m.d.FirstYear || n >= m.d.FirstYear+m.d.Years {
-		writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("Specified year is out of range: %d", n))
-		return
-	}
-	m.fiscalYear = n - m.d.FirstYear
-	writeAPI(w, http.StatusOK, map[string]any{"modelCalendar": map[string]any{"fiscalYear": m.fiscalYearJSON()}})
+	s.withModelData(w, r, func(m *mdModel) {
+		digits := strings.TrimPrefix(strings.ToUpper(req.Year), "FY")
+		n, err := strconv.Atoi(digits)
+		if err != nil {
+			writeAPIError(w, r, http.StatusBadRequest, "Invalid year: "+req.Year)
+			return
+		}
+		if n < 100 {
+			n += 2000
+		}
+		if n < m.d.FirstYear || n >= m.d.FirstYear+m.d.Years {
+			writeAPIError(w, r, http.StatusBadRequest, fmt.Sprintf("Specified year is out of range: %d", n))
+			return
+		}
+		m.fiscalYear = n - m.d.FirstYear
+		writeAPI(w, http.StatusOK, map[string]any{"modelCalendar": map[string]any{"fiscalYear": m.fiscalYearJSON()}})
+	})
 }
 
 func (s *Server) mdVersions(w http.ResponseWriter, r *http.Request) {
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	first, last := m.timeDates[0], m.timeDates[len(m.timeDates)-1]
-	bound := func(i int, t time.Time) map[string]any {
-		return map[string]any{"periodText": m.time[i].name, "date": t.Format(time.DateOnly)}
-	}
-	var out []map[string]any
-	for i, v := range m.versions {
-		j := map[string]any{
-			"id": m.jid(v.id), "name": v.name, "isActual": i == 0, "isCurrent": i == 1,
-			"editFrom": bound(0, first), "editTo": bound(len(m.time)-1, last.AddDate(0, 1, -1)),
+	s.withModelData(w, r, func(m *mdModel) {
+		first, last := m.timeDates[0], m.timeDates[len(m.timeDates)-1]
+		bound := func(i int, t time.Time) map[string]any {
+			return map[string]any{"periodText": m.time[i].name, "date": t.Format(time.DateOnly)}
 		}
-		if d := m.switchover[v.id]; d != "" {
-			k, _ := m.periodOf(d)
-			j["switchover"] = bound(k, m.timeDates[k])
+		var out []map[string]any
+		for i, v := range m.versions {
+			j := map[string]any{
+				"id": m.jid(v.id), "name": v.name, "isActual": i == 0, "isCurrent": i == 1,
+				"editFrom": bound(0, first), "editTo": bound(len(m.time)-1, last.AddDate(0, 1, -1)),
+			}
+			if d := m.switchover[v.id]; d != "" {
+				k, _ := m.periodOf(d)
+				j["switchover"] = bound(k, m.timeDates[k])
+			}
+			out = append(out, j)
 		}
-		out = append(out, j)
-	}
-	writeAPI(w, http.StatusOK, withPayload(map[string]any{}, "versionMetadata", out))
+		writeAPI(w, http.StatusOK, withPayload(map[string]any{}, "versionMetadata", out))
+	})
 }
 
 func (s *Server) mdSwitchover(w http.ResponseWriter, r *http.Request) {
@@ -1117,38 +1049,34 @@ func (s *Server) mdSwitchover(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &req) {
 		return
 	}
-	m, unlock := s.modelDataFor(w, r)
-	defer unlock()
-	if m == nil {
-		return
-	}
-	var v *mdItem
-	idx := -1
-	for i, x := range m.versions {
-		if x.id == r.PathValue("versionID") {
-			v, idx = x, i
+	s.withModelData(w, r, func(m *mdModel) {
+		var v *mdItem
+		idx := -1
+		for i, x := range m.versions {
+			if x.id == r.PathValue("versionID") {
+				v, idx = x, i
+			}
 		}
-	}
-	if v == nil {
-		writeAPIError(w, r, http.StatusNotFound, "Version not found")
-		return
-	}
-	if idx == 0 {
-		writeAPIError(w, r, http.StatusBadRequest, "The Actual version has no switchover")
-		return
-	}
-	if req.Date == "" {
-		delete(m.switchover, v.id)
-		writeAPI(w, http.StatusOK, map[string]any{"versionSwitchover": map[string]any{"periodText": "", "date": "", "calendarType": calendarType}})
-		return
-	}
-	k, ok := m.periodOf(req.Date)
-	if !ok {
-		writeAPIError(w, r, http.StatusBadRequest, "The date "+req.Date+" is outside the model's years")
-		return
-	}
-	m.switchover[v.id] = req.Date
-	writeAPI(w, http.StatusOK, map[string]any{"versionSwitchover": map[string]any{
-		"periodText": m.time[k].name, "date": m.timeDates[k].Format(time.DateOnly), "calendarType": calendarType,
-	}})
+		if !found(w, r, v, "Version not found") {
+			return
+		}
+		if idx == 0 {
+			writeAPIError(w, r, http.StatusBadRequest, "The Actual version has no switchover")
+			return
+		}
+		if req.Date == "" {
+			delete(m.switchover, v.id)
+			writeAPI(w, http.StatusOK, map[string]any{"versionSwitchover": map[string]any{"periodText": "", "date": "", "calendarType": calendarType}})
+			return
+		}
+		k, ok := m.periodOf(req.Date)
+		if !ok {
+			writeAPIError(w, r, http.StatusBadRequest, "The date "+req.Date+" is outside the model's years")
+			return
+		}
+		m.switchover[v.id] = req.Date
+		writeAPI(w, http.StatusOK, map[string]any{"versionSwitchover": map[string]any{
+			"periodText": m.time[k].name, "date": m.timeDates[k].Format(time.DateOnly), "calendarType": calendarType,
+		}})
+	})
 }

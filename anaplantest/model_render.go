@@ -411,10 +411,8 @@ func (m *mdModel) listCSV(l *mdList, yield func([]string) bool) {
 // The model's data stays locked while ViewRows runs: yield must not call
 // the Server's model-data methods.
 func (s *Server) ViewRows(workspaceID, modelID, viewID, exportType string, yield func(record []string) bool) error {
-	md := s.md()
-	md.mu.Lock()
-	defer md.mu.Unlock()
-	m := md.models[workspaceID+"/"+modelID]
+	m, unlock := s.lockModelData(workspaceID, modelID)
+	defer unlock()
 	if m == nil {
 		return fmt.Errorf("anaplantest: model %s has no data", modelID)
 	}
@@ -437,10 +435,8 @@ func (s *Server) ViewRows(workspaceID, modelID, viewID, exportType string, yield
 // The model's data stays locked while ListRows runs: yield must not call
 // the Server's model-data methods.
 func (s *Server) ListRows(workspaceID, modelID, listID string, yield func(record []string) bool) error {
-	md := s.md()
-	md.mu.Lock()
-	defer md.mu.Unlock()
-	m := md.models[workspaceID+"/"+modelID]
+	m, unlock := s.lockModelData(workspaceID, modelID)
+	defer unlock()
 	if m == nil {
 		return fmt.Errorf("anaplantest: model %s has no data", modelID)
 	}

@@ -95,16 +95,23 @@ func token(t *testing.T, s *Server, style tokenStyle, clientID, secret string, p
 			params["client_secret"] = secret
 		}
 	}
+	return postParams(t, s, "/oauth/token", style, h, params)
+}
+
+// postParams posts OAuth parameters to path as a JSON object (jsonBody) or
+// a form (the other styles), with the headers h.
+func postParams(t *testing.T, s *Server, path string, style tokenStyle, h, params map[string]string) reply {
+	t.Helper()
 	if style == jsonBody {
 		h["Content-Type"] = "application/json"
-		return call(t, s, "POST", "/oauth/token", h, params)
+		return call(t, s, "POST", path, h, params)
 	}
 	h["Content-Type"] = "application/x-www-form-urlencoded"
 	form := url.Values{}
 	for k, v := range params {
 		form.Set(k, v)
 	}
-	return call(t, s, "POST", "/oauth/token", h, form.Encode())
+	return call(t, s, "POST", path, h, form.Encode())
 }
 
 func challengeOf(verifier string) string {
@@ -478,16 +485,7 @@ func deviceCode(t *testing.T, s *Server, style tokenStyle, clientID, secret stri
 			p["client_secret"] = secret
 		}
 	}
-	if style == jsonBody {
-		h["Content-Type"] = "application/json"
-		return call(t, s, "POST", "/oauth/device/code", h, p)
-	}
-	h["Content-Type"] = "application/x-www-form-urlencoded"
-	form := url.Values{}
-	for k, v := range p {
-		form.Set(k, v)
-	}
-	return call(t, s, "POST", "/oauth/device/code", h, form.Encode())
+	return postParams(t, s, "/oauth/device/code", style, h, p)
 }
 
 func TestDeviceGrant(t *testing.T) {

@@ -391,16 +391,24 @@ func (s *Server) readJSON(r *http.Request, req *readReq, status bool) map[string
 	return map[string]any{"meta": map[string]any{"schema": s.schema(key)}, key: o}
 }
 
+// lockRequest finds the read request of the path in the request's model
+// (see readModel and requestFor) and returns it with rs.mu held, or nil
+// once it has answered 404, and the server's time it was looked up at. The
+// caller calls unlock either way.
+func (s *Server) lockRequest(w http.ResponseWriter, r *http.Request, kind string) (req *readReq, now time.Time, unlock func()) {
+	if !s.readModel(w, r) {
+		return nil, time.Time{}, func() {}
+	}
+	now = s.Now()
+	rs := &s.reads
+	rs.mu.Lock()
+	return s.requestFor(w, r, kind, now), now, rs.mu.Unlock
+}
+
 func (s *Server) handleReadStatus(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.readModel(w, r) {
-			return
-		}
-		now := s.Now()
-		rs := &s.reads
-		rs.mu.Lock()
-		defer rs.mu.Unlock()
-		req := s.requestFor(w, r, kind, now)
+		req, _, unlock := s.lockRequest(w, r, kind)
+		defer unlock()
 		if req == nil {
 			return
 		}
@@ -431,20 +439,14 @@ func (s *Server) handleReadPage(kind string) http.HandlerFunc {
 			writeAPIError(w, r, http.StatusNotAcceptable, "pages are CSV: send Accept: text/csv")
 			return
 		}
-		if !s.readModel(w, r) {
-			return
-		}
-		now := s.Now()
-		rs := &s.reads
-		rs.mu.Lock()
-		req := s.requestFor(w, r, kind, now)
+		req, now, unlock := s.lockRequest(w, r, kind)
 		if req == nil {
-			rs.mu.Unlock()
+			unlock()
 			return
 		}
 		n, err := strconv.Atoi(r.PathValue("page"))
 		if err != nil || n < 0 || n >= req.AvailablePages {
-			rs.mu.Unlock()
+			unlock()
 			writeAPIError(w, r, http.StatusNotFound, "page "+r.PathValue("page")+" is not available")
 			return
 		}
@@ -460,7 +462,7 @@ func (s *Server) handleReadPage(kind string) http.HandlerFunc {
 		if gz {
 			req.PagesGzipped++
 		}
-		rs.mu.Unlock()
+		unlock()
 
 		var header []byte
 		if n == 0 || repeat {
@@ -498,14 +500,8 @@ func acceptsCSV(accept string) bool {
 
 func (s *Server) handleReadDelete(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.readModel(w, r) {
-			return
-		}
-		now := s.Now()
-		rs := &s.reads
-		rs.mu.Lock()
-		defer rs.mu.Unlock()
-		req := s.requestFor(w, r, kind, now)
+		req, _, unlock := s.lockRequest(w, r, kind)
+		defer unlock()
 		if req == nil {
 			return
 		}
