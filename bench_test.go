@@ -59,7 +59,18 @@ func BenchmarkCachedToken(b *testing.B) {
 // request by request in the same loop so that whatever else the machine does
 // falls on both alike. It reports each side's time per request and
 // ratio = bare ÷ sdk (1 means the SDK adds nothing; the target is ≥ 0.95).
+//
+// It runs twice: with the default options (what users get), and with the
+// transport's bounds turned off (WithTimeout(0), WithIdleTimeout(0)), to
+// show what the bounds cost.
 func BenchmarkRequests(b *testing.B) {
+	b.Run("options=default", func(b *testing.B) { benchmarkRequests(b) })
+	b.Run("options=no-bounds", func(b *testing.B) {
+		benchmarkRequests(b, anaplan.WithTimeout(0), anaplan.WithIdleTimeout(0))
+	})
+}
+
+func benchmarkRequests(b *testing.B, extra ...anaplan.Option) {
 	payload := make([]byte, 1024)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(payload)
@@ -69,8 +80,8 @@ func BenchmarkRequests(b *testing.B) {
 	ts := anaplan.TokenSourceFunc(func(context.Context) (*anaplan.Token, error) {
 		return &anaplan.Token{Value: "bench-token", Type: "AnaplanAuthToken", Expiry: time.Now().Add(time.Hour)}, nil
 	})
-	c, err := anaplan.New(ctx, anaplan.WithTokenSource(ts),
-		anaplan.WithEndpoints(anaplan.Endpoints{Auth: srv.URL, API: srv.URL + "/2/0"}))
+	c, err := anaplan.New(ctx, append([]anaplan.Option{anaplan.WithTokenSource(ts),
+		anaplan.WithEndpoints(anaplan.Endpoints{Auth: srv.URL, API: srv.URL + "/2/0"})}, extra...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
