@@ -292,6 +292,39 @@ func TestBodyReadToEndLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestEmptyAnswerLeavesNothing: an answer without a body (a 204), whose
+// body callers often leave unclosed, ends its call at once.
+func TestEmptyAnswerLeavesNothing(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, time.Minute, time.Minute, time.Minute)}
+	watched := func() int {
+		watch.mu.Lock()
+		defer watch.mu.Unlock()
+		n := 0
+		for c := watch.head; c != nil; c = c.next {
+			n++
+		}
+		return n
+	}
+	for range 20 {
+		resp, err := hc.Get(srv.URL + "/2/0/workspaces/w/models/m/files/f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusNoContent || resp.Body != http.NoBody {
+			t.Fatalf("status %d, body %T", resp.StatusCode, resp.Body)
+		}
+		// Not closed, on purpose.
+	}
+	// Other tests may run calls meanwhile, but not 20 that stay.
+	if n := watched(); n >= 20 {
+		t.Fatalf("%d calls still watched after 20 unclosed empty answers", n)
+	}
+}
+
 // TestWatcherEndsAfterLastCall: no goroutine of the SDK outlives the
 // requests by more than linger and a tick.
 func TestWatcherEndsAfterLastCall(t *testing.T) {

@@ -112,6 +112,12 @@ func (t *transport) send(req *http.Request, ua, auth []string) (*http.Response, 
 		}
 		return nil, err
 	}
+	if resp.Body == http.NoBody || resp.Body == nil {
+		// Nothing to read (a 204, a HEAD): the call is over now, whether
+		// or not the caller closes the body.
+		c.end()
+		return resp, nil
+	}
 	c.set(notWaiting)
 	c.body, resp.Body = resp.Body, c
 	return resp, nil
