@@ -224,7 +224,7 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // first byte), completes: the source's time is not the server's, and the
 // header wait starts only once the last byte is sent.
 func TestSlowUploadSourceAndServerNotCut(t *testing.T) {
-	const size = 64 << 10
+	const size = 96 << 10 // 6 pieces of 16 KiB, 300 ms apart: 1.8 s, longer than both bounds
 	got := make(chan int, 1)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
@@ -236,7 +236,7 @@ func TestSlowUploadSourceAndServerNotCut(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, 0, 400*time.Millisecond, 200*time.Millisecond)}
+	hc := &http.Client{Transport: boundTransport(srv.Client().Transport, 0, time.Second, 200*time.Millisecond)}
 	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/2/0/workspaces/w/models/m/files/f/chunks/0",
 		io.NopCloser(&slowReader{r: &repeatReader{n: size}, pause: 300 * time.Millisecond}))
 	req.ContentLength = size
@@ -249,8 +249,8 @@ func TestSlowUploadSourceAndServerNotCut(t *testing.T) {
 	if n := <-got; n != size || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("server got %d bytes, status %d", n, resp.StatusCode)
 	}
-	if d := time.Since(start); d < 4*300*time.Millisecond {
-		t.Fatalf("took %v: the source's pauses (4 × 300 ms, longer than both bounds) did not happen", d)
+	if d := time.Since(start); d < 6*300*time.Millisecond {
+		t.Fatalf("took %v: the source's pauses (6 × 300 ms, longer than both bounds) did not happen", d)
 	}
 }
 
@@ -338,6 +338,14 @@ func TestWatcherEndsAfterLastCall(t *testing.T) {
 		}
 		drain(resp.Body)
 	}
+	watcherStops(t)
+}
+
+// watcherStops waits for the watcher to end once no call is left, failing
+// the test if it still runs 5 s after the last call (another test's calls
+// in flight restart the wait).
+func watcherStops(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		watch.mu.Lock()
@@ -376,7 +384,10 @@ func TestWatcherManyCalls(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	tr := boundTransport(srv.Client().Transport, time.Minute, time.Minute, 150*time.Millisecond)
+	// The idle limit leaves room for 200 TLS calls at once on two cores
+	// under the race detector: the answers that do not stall must never
+	// wait that long for their next bytes.
+	tr := boundTransport(srv.Client().Transport, time.Minute, time.Minute, time.Second)
 	hc := &http.Client{Transport: tr}
 	const n = 200
 	errs := make(chan error, n)
@@ -404,19 +415,5 @@ func TestWatcherManyCalls(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		watch.mu.Lock()
-		running, empty := watch.running, watch.head == nil
-		watch.mu.Unlock()
-		if !running {
-			break
-		}
-		if !empty {
-			deadline = time.Now().Add(5 * time.Second) // another test's calls
-		} else if time.Now().After(deadline) {
-			t.Fatal("the watcher still runs 5 s after the last call")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	watcherStops(t)
 }
