@@ -249,19 +249,50 @@ func (up *uploader) done() int64 {
 	return up.progress.Bytes
 }
 
+// sendGroup runs an upload's chunk requests: the first failure cancels
+// the others and is the upload's error.
+type sendGroup struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newSendGroup(parent context.Context) *sendGroup {
+	g := new(sendGroup)
+	g.ctx, g.cancel = context.WithCancelCause(parent)
+	return g
+}
+
+func (g *sendGroup) fail(err error) { g.once.Do(func() { g.err = err; g.cancel(err) }) }
+
+// acquire takes a place in sem, and reports false (holding it or not)
+// once the group is cancelled.
+func (g *sendGroup) acquire(sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+	case <-g.ctx.Done():
+	}
+	return g.ctx.Err() == nil
+}
+
+// wait waits for every request, ends the group, and returns the first
+// failure, or parent's error if it ended meanwhile.
+func (g *sendGroup) wait(parent context.Context) error {
+	g.wg.Wait()
+	g.cancel(nil)
+	if g.err == nil && parent.Err() != nil {
+		return parent.Err()
+	}
+	return g.err
+}
+
 // run reads r chunk by chunk and sends the chunks. It returns the number of
 // chunks and of bytes sent, once all were acknowledged.
 func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read int64, err error) {
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel(err) })
-	}
+	g := newSendGroup(parent)
+	ctx, fail := g.ctx, g.fail
 	// slots bound the chunks held at once (one being read, Concurrency
 	// being sent), and so the memory; inflight bounds the requests (with
 	// Gzip a chunk's slot is given back before its compressed copy is sent).
@@ -269,22 +300,14 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 	inflight := make(chan struct{}, up.opts.Concurrency)
 	size := int64(up.opts.ChunkSize)
 	for n := 0; ; n++ {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if !g.acquire(slots) {
 			break
 		}
 		if left := up.opts.Size - int64(n)*size; !up.opts.Gzip && left > 0 {
 			// The chunk's length is known before it is read: its PUT
 			// starts now and reads the source as it goes (see
 			// streamChunk). Data beyond Size is staged, as without it.
-			select {
-			case inflight <- struct{}{}:
-			case <-ctx.Done():
-			}
-			if ctx.Err() != nil {
+			if !g.acquire(inflight) {
 				break
 			}
 			s := newStreamChunk(r, up.bufs.get(), int(min(left, size)), up.bufs.put)
@@ -303,7 +326,7 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 				}
 				s.want = k // no body exists yet
 			}
-			wg.Go(func() {
+			g.wg.Go(func() {
 				defer func() { <-inflight; <-slots }()
 				if err := up.sendStreamed(ctx, n, s); err != nil {
 					fail(err)
@@ -342,16 +365,12 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 			chunks = n
 			break
 		}
-		select {
-		case inflight <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if !g.acquire(inflight) {
 			up.bufs.put(data)
 			break
 		}
 		read += int64(len(data))
-		wg.Go(func() {
+		g.wg.Go(func() {
 			defer func() { <-inflight }()
 			if err := up.send(ctx, n, data, func() { <-slots }); err != nil {
 				fail(err)
@@ -370,12 +389,8 @@ func (up *uploader) run(parent context.Context, r io.Reader) (chunks int, read i
 		up.opts.Progress(up.progress)
 	}
 	up.mu.Unlock()
-	wg.Wait()
-	if firstErr == nil && parent.Err() != nil {
-		firstErr = parent.Err()
-	}
-	if firstErr != nil {
-		return 0, read, firstErr
+	if err := g.wait(parent); err != nil {
+		return 0, read, err
 	}
 	return chunks, read, nil
 }
@@ -427,16 +442,8 @@ func sectionSource(r io.Reader) (readerAtSource, bool) {
 // time: no chunk is copied before its request starts, and no chunk buffer
 // is used. The reader is left after the bytes acknowledged, as if read.
 func (up *uploader) runSections(parent context.Context, src readerAtSource) (chunks int, read int64, err error) {
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel(err) })
-	}
+	g := newSendGroup(parent)
+	ctx, fail := g.ctx, g.fail
 	size := int64(up.opts.ChunkSize)
 	chunks = int(max((src.size+size-1)/size, 1)) // an empty input is one empty chunk
 	up.mu.Lock()
@@ -444,29 +451,21 @@ func (up *uploader) runSections(parent context.Context, src readerAtSource) (chu
 	up.mu.Unlock()
 	inflight := make(chan struct{}, up.opts.Concurrency)
 	for n := range chunks {
-		select {
-		case inflight <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if !g.acquire(inflight) {
 			break
 		}
 		off := int64(n) * size
 		length := min(size, src.size-off)
-		wg.Go(func() {
+		g.wg.Go(func() {
 			defer func() { <-inflight }()
 			if err := up.sendSection(ctx, n, io.NewSectionReader(src.ra, src.start+off, length)); err != nil {
 				fail(err)
 			}
 		})
 	}
-	wg.Wait()
-	if firstErr == nil && parent.Err() != nil {
-		firstErr = parent.Err()
-	}
-	if firstErr != nil {
+	if err := g.wait(parent); err != nil {
 		_, _ = src.seek.Seek(src.start+up.done(), io.SeekStart)
-		return 0, up.done(), firstErr
+		return 0, up.done(), err
 	}
 	_, _ = src.seek.Seek(src.start+src.size, io.SeekStart)
 	return chunks, src.size, nil

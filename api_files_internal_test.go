@@ -209,9 +209,10 @@ func TestStreamChunkTee(t *testing.T) {
 	if n := src.n.Load(); n != int64(len(data)) {
 		t.Errorf("%d bytes read from the source for a chunk of %d", n, len(data))
 	}
-	select {
-	case <-s.staged:
-	default:
+	s.mu.Lock()
+	over := s.closed
+	s.mu.Unlock()
+	if !over {
 		t.Error("staging is not over once the chunk's length is staged")
 	}
 	_ = a.Close()

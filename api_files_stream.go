@@ -53,8 +53,7 @@ type streamChunk struct {
 	ended  bool   // the source returned io.EOF
 	err    error  // the source failed
 	refs   int    // the sender's hold and the bodies not yet closed
-	staged chan struct{}
-	closed bool // staged is closed
+	closed bool   // staging is over
 }
 
 // newStreamChunk stages up to want bytes of src into buf's storage (a new
@@ -63,15 +62,14 @@ func newStreamChunk(src io.Reader, buf []byte, want int, release func([]byte)) *
 	if cap(buf) < want {
 		buf = make([]byte, 0, want)
 	}
-	return &streamChunk{want: want, release: release, src: src, buf: buf[:0], refs: 1, staged: make(chan struct{})}
+	return &streamChunk{want: want, release: release, src: src, buf: buf[:0], refs: 1}
 }
 
-// overLocked closes staged once staging is over: the chunk's length is
+// overLocked marks staging over once the chunk's length is
 // reached, the source ended or failed, or the chunk was sealed.
 func (s *streamChunk) overLocked() {
-	if !s.closed && (len(s.buf) >= s.want || s.ended || s.err != nil || s.src == nil) {
+	if len(s.buf) >= s.want || s.ended || s.err != nil || s.src == nil {
 		s.closed = true
-		close(s.staged)
 	}
 }
 

@@ -342,25 +342,24 @@ func TestWatcherEndsAfterLastCall(t *testing.T) {
 }
 
 // watcherStops waits for the watcher to end once no call is left, failing
-// the test if it still runs 5 s after the last call (another test's calls
-// in flight restart the wait).
+// the test if it still runs 1 s after the last call (it promises linger,
+// 50 ms; another test's calls in flight restart the wait).
 func watcherStops(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Second)
 	for {
 		watch.mu.Lock()
 		running, empty := watch.running, watch.head == nil
 		watch.mu.Unlock()
 		if !running {
-			break
-		}
-		if empty && time.Now().After(deadline) {
-			t.Fatal("the watcher still runs 5 s after the last call ended")
+			return
 		}
 		if !empty {
-			deadline = time.Now().Add(5 * time.Second) // another test's calls are in flight
+			deadline = time.Now().Add(time.Second)
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the watcher still runs 1 s after the last call (it should end %v after it)", linger)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
